@@ -1,0 +1,120 @@
+/**
+ * The store: everything Postern keeps in Redis, as typed repositories over one connection.
+ * The core holds a Store; adapters only ever get StateNamespace handles from it.
+ */
+import { Archive, type ArchiveLimits } from "./archive.ts";
+import { SecretBox } from "./crypto.ts";
+import { Dedupe } from "./dedupe.ts";
+import { DEFAULT_ID_MAP_TTL_SECONDS, IdMap } from "./id-map.ts";
+import { Keys } from "./keys.ts";
+import { StateNamespace } from "./kv.ts";
+import { Locks } from "./lock.ts";
+import { OnlineResources } from "./online.ts";
+import { RateLimiter } from "./rate-limit.ts";
+import type { RedisClient } from "./redis.ts";
+import { RegistrationStore } from "./registrations.ts";
+
+export type { ArchivedMessage, ArchiveEntry, ArchiveLimits, ArchivePage, ArchiveQuery } from "./archive.ts";
+export { Archive, InvalidArchiveIdError } from "./archive.ts";
+export { SecretBox } from "./crypto.ts";
+export { Dedupe } from "./dedupe.ts";
+export { IdMap } from "./id-map.ts";
+export { type DedupeScope, Keys } from "./keys.ts";
+export { StateNamespace, StateValidationError } from "./kv.ts";
+export { Locks } from "./lock.ts";
+export { OnlineResources } from "./online.ts";
+export { RateLimiter, type RateLimitResult } from "./rate-limit.ts";
+export { createRedis, type RedisClient, type RedisConnectionOptions } from "./redis.ts";
+export { type Registration, RegistrationStore } from "./registrations.ts";
+
+/** Archive caps used when `Store.open` is given none: 1 000 entries, 30 days. */
+export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = {
+  maxEntries: 1_000,
+  maxAgeMs: 30 * 24 * 60 * 60 * 1000,
+};
+
+/** Options of `Store.open`. */
+export interface StoreOptions {
+  /** The connection; the Store owns it from now on and closes it in `close()`. */
+  redis: RedisClient;
+  /** Key prefix, e.g. `postern:` (see keys.ts). */
+  prefix: string;
+  /** AES-256 key for secrets at rest: 64 hex characters or base64 of 32 bytes. */
+  encryptionKey: string;
+  /** Lifetime of id map entries; default 30 days. */
+  idMapTtlSeconds?: number;
+  /** Caps of every archive; default DEFAULT_ARCHIVE_LIMITS. */
+  archiveLimits?: ArchiveLimits;
+}
+
+/** Every repository, wired to one connection and one key scheme. */
+export class Store {
+  readonly registrations: RegistrationStore;
+  readonly online: OnlineResources;
+  readonly idMap: IdMap;
+  readonly dedupe: Dedupe;
+  readonly rateLimit: RateLimiter;
+  readonly lock: Locks;
+
+  private constructor(
+    private readonly redis: RedisClient,
+    readonly keys: Keys,
+    private readonly box: SecretBox,
+    idMapTtlSeconds: number,
+    private readonly archiveLimits: ArchiveLimits,
+  ) {
+    this.registrations = new RegistrationStore(redis, keys, box);
+    this.online = new OnlineResources(redis, keys);
+    this.idMap = new IdMap(redis, keys, idMapTtlSeconds);
+    this.dedupe = new Dedupe(redis, keys);
+    this.rateLimit = new RateLimiter(redis, keys);
+    this.lock = new Locks(redis, keys);
+  }
+
+  /**
+   * Checks the options (a bad prefix or encryption key throws before anything is written) and
+   * that Redis answers (within the command timeout), then returns the store.
+   */
+  static async open(opts: StoreOptions): Promise<Store> {
+    const keys = new Keys(opts.prefix);
+    const box = SecretBox.fromKey(opts.encryptionKey);
+    await opts.redis.ping();
+    return new Store(
+      opts.redis,
+      keys,
+      box,
+      opts.idMapTtlSeconds ?? DEFAULT_ID_MAP_TTL_SECONDS,
+      opts.archiveLimits ?? DEFAULT_ARCHIVE_LIMITS,
+    );
+  }
+
+  /** The adapter's private state for one user at a gateway. */
+  userState(gateway: string, bareJid: string): StateNamespace {
+    return new StateNamespace(this.redis, this.keys.userState(gateway, bareJid), this.box);
+  }
+
+  /** The core's own state for one user at a gateway (rooms joined, persistence). */
+  coreState(gateway: string, bareJid: string): StateNamespace {
+    return new StateNamespace(this.redis, this.keys.coreState(gateway, bareJid), this.box);
+  }
+
+  /** The adapter's gateway-wide state (e.g. delivery cursors). */
+  gatewayState(gateway: string): StateNamespace {
+    return new StateNamespace(this.redis, this.keys.gatewayState(gateway), this.box);
+  }
+
+  /** A user's own archive of a conversation (direct chats; rooms only that user sees). */
+  userArchive(gateway: string, bareJid: string, conversation: string): Archive {
+    return new Archive(this.redis, this.keys.userArchive(gateway, bareJid, conversation), this.archiveLimits);
+  }
+
+  /** The shared archive of a public room, the same for all users. */
+  sharedArchive(gateway: string, conversation: string): Archive {
+    return new Archive(this.redis, this.keys.sharedArchive(gateway, conversation), this.archiveLimits);
+  }
+
+  /** Closes the connection after pending commands finish (QUIT). */
+  async close(): Promise<void> {
+    await this.redis.quit();
+  }
+}
