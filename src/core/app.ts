@@ -1,0 +1,88 @@
+/**
+ * The running process: one Redis store shared by every configured gateway, each gateway with its
+ * own component link and adapter. `startPostern` is what tests call; `runPostern` adds signal
+ * handling for the command line.
+ */
+import pino, { type Logger } from "pino";
+import type { AdapterFactory } from "../adapter/adapter.ts";
+import type { PosternConfig } from "../config/schema.ts";
+import { createRedis, Store } from "../store/index.ts";
+import { Gateway } from "./gateway.ts";
+
+/** Log paths whose values are replaced with "[redacted]" wherever they appear. */
+export const REDACTED_PATHS = [
+  "password",
+  "secret",
+  "token",
+  "encryptionKey",
+  "*.password",
+  "*.secret",
+  "*.token",
+  "*.encryptionKey",
+  "registration",
+  "*.registration",
+];
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino({ level, redact: { paths: REDACTED_PATHS, censor: "[redacted]" }, base: { app: "postern" } }, destination);
+}
+
+export interface RunningPostern {
+  gateways: Gateway[];
+  store: Store;
+  stop(): Promise<void>;
+}
+
+export async function startPostern(
+  config: PosternConfig,
+  adapters: Record<string, AdapterFactory<unknown>>,
+  opts: { log?: Logger; waitOnlineMs?: number } = {},
+): Promise<RunningPostern> {
+  const log = opts.log ?? createLogger(config.log.level);
+  const redis = createRedis(config.redis, log.child({ part: "redis" }));
+  const store = await Store.open({ redis, prefix: config.redis.keyPrefix, encryptionKey: config.secrets.encryptionKey });
+  const gateways: Gateway[] = [];
+  for (const gatewayConfig of config.gateways) {
+    const factory = adapters[gatewayConfig.adapter];
+    if (!factory) throw new Error(`no adapter named ${gatewayConfig.adapter}`);
+    gateways.push(new Gateway({ config: gatewayConfig, factory, settings: gatewayConfig.settings, store, log }));
+  }
+  await Promise.all(gateways.map((g) => g.start({ waitOnlineMs: opts.waitOnlineMs })));
+  let stopping: Promise<void> | null = null;
+  return {
+    gateways,
+    store,
+    stop() {
+      stopping ??= (async () => {
+        await Promise.all(gateways.map((g) => g.stop()));
+        await store.close();
+        log.info("stopped");
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Runs until SIGINT/SIGTERM, then shuts down cleanly. */
+export async function runPostern(config: PosternConfig, adapters: Record<string, AdapterFactory<unknown>>): Promise<void> {
+  const log = createLogger(config.log.level);
+  process.on("unhandledRejection", (reason) => log.error({ err: String(reason) }, "unhandled rejection"));
+  const running = await startPostern(config, adapters, { log });
+  log.info({ gateways: config.gateways.map((g) => g.domain) }, "Postern running");
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      log.info({ signal }, "shutting down");
+      const forced = setTimeout(() => {
+        log.error("shutdown took too long; exiting");
+        process.exit(1);
+      }, 15_000);
+      forced.unref();
+      running.stop().then(resolve, (err: unknown) => {
+        log.error({ err: String(err) }, "shutdown failed");
+        resolve();
+      });
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  });
+}

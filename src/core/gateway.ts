@@ -1,0 +1,203 @@
+/**
+ * One gateway: an adapter bound to one component domain. Receives every stanza for its domain,
+ * checks the envelope, and hands it to the IQ, message or presence handling, one conversation at
+ * a time; sends what the adapter's sessions report back out.
+ */
+import { type Element, xml } from "@xmpp/component-core";
+import type { Logger } from "pino";
+import type { AdapterFactory } from "../adapter/adapter.ts";
+import type { FilePublisher } from "../adapter/attachments.ts";
+import type { GatewayConfig } from "../config/schema.ts";
+import type { Store } from "../store/index.ts";
+import { ComponentLink } from "../xmpp/connection.ts";
+import { bareJid, fullJid, type Jid, parseJid } from "../xmpp/jid.ts";
+import { errorReply, StanzaError } from "../xmpp/stanza-error.ts";
+import { Addressing } from "./addressing.ts";
+import { CommandRunner } from "./commands.ts";
+import type { GatewayContext } from "./gateway-context.ts";
+import { handleIq } from "./iq-handlers.ts";
+import { handleMessage } from "./message-handler.ts";
+import { logOutcome } from "./outcome.ts";
+import { handlePresence } from "./presence-handler.ts";
+import { KeyedSerialQueue, QueueFullError } from "./serial-queue.ts";
+import { UserDirectory } from "./users.ts";
+
+/** A stanza whose envelope passed the checks. */
+export interface Envelope {
+  stanza: Element;
+  kind: "iq" | "message" | "presence";
+  from: Jid;
+  to: Jid;
+  /** Bare JID of the sender. */
+  user: string;
+}
+
+export class Gateway {
+  readonly ctx: GatewayContext;
+  readonly users: UserDirectory;
+  readonly commands: CommandRunner;
+  private readonly link: ComponentLink;
+  private readonly inbound = new KeyedSerialQueue(200);
+  private readonly events = new KeyedSerialQueue(10_000);
+  private stopping = false;
+
+  constructor(opts: { config: GatewayConfig; factory: AdapterFactory; settings: unknown; store: Store; log: Logger; files?: FilePublisher }) {
+    const { config, factory, store } = opts;
+    const log = opts.log.child({ gateway: config.domain });
+    const name = config.name ?? factory.defaultName;
+    this.link = new ComponentLink({
+      host: config.xmpp.host,
+      port: config.xmpp.port,
+      domain: config.domain,
+      secret: config.xmpp.secret,
+      maxStanzaBytes: config.limits.maxStanzaBytes,
+      log,
+    });
+    const adapter = factory.create({
+      gateway: { domain: config.domain, name },
+      settings: opts.settings,
+      log: log.child({ adapter: factory.name }),
+      state: store.gatewayState(config.domain),
+      files: opts.files,
+    });
+    const link = this.link;
+    this.ctx = {
+      domain: config.domain,
+      name,
+      gatewayType: factory.gatewayType,
+      config,
+      adapter,
+      store,
+      log,
+      addressing: new Addressing(config.domain, adapter),
+      send: (stanza) => link.send(stanza),
+      sendQuietly: (stanza) => {
+        link.send(stanza).catch((err: unknown) => log.warn({ err: String(err), to: stanza.attrs.to }, "could not send stanza"));
+      },
+    };
+    this.users = new UserDirectory(this.ctx, this.events);
+    this.commands = new CommandRunner(this.ctx, this.users);
+    this.link.on("stanza", (stanza) => this.onStanza(stanza));
+  }
+
+  get online(): boolean {
+    return this.link.online;
+  }
+
+  /** Connects to the XMPP server, starts the adapter and brings back the sessions of before. */
+  async start(opts: { waitOnlineMs?: number } = {}): Promise<void> {
+    await this.ctx.adapter.start();
+    this.link.start();
+    if (opts.waitOnlineMs) await this.link.waitOnline(opts.waitOnlineMs);
+    const onOnline = () => {
+      this.users.restore().then(
+        (n) => this.ctx.log.info({ restored: n }, "sessions restored"),
+        (err: unknown) => this.ctx.log.error({ err: String(err) }, "restoring sessions failed"),
+      );
+    };
+    // Restore once the link is up, so the presences and room messages it sends can go out.
+    if (this.link.online) onOnline();
+    else this.link.once("online", onOnline);
+  }
+
+  /** Closes sessions (users see "unavailable"), stops the adapter, finishes writes, disconnects. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.users.closeAll("The gateway is shutting down");
+    await this.events.drain();
+    await this.ctx.adapter.stop();
+    await this.inbound.drain();
+    await this.link.stop();
+  }
+
+  /** Stops handling anything and drops the link with no goodbye, as `kill -9` would (tests). */
+  async abandon(): Promise<void> {
+    this.stopping = true;
+    this.link.abandon();
+  }
+
+  private onStanza(stanza: Element): void {
+    if (this.stopping) return;
+    let envelope: Envelope;
+    try {
+      const checked = this.checkEnvelope(stanza);
+      if (!checked) return;
+      envelope = checked;
+    } catch (err) {
+      this.answerError(stanza, err);
+      return;
+    }
+    const key = `${envelope.user}\u0000${bareJid(envelope.to)}`;
+    this.inbound.run(key, () => this.dispatch(envelope)).catch((err: unknown) => {
+      if (err instanceof QueueFullError) this.answerError(stanza, new StanzaError("resource-constraint", "too many stanzas at once; slow down", "wait"));
+      else this.answerError(stanza, err);
+    });
+  }
+
+  /** Null when the stanza is dropped without an answer (logged). */
+  private checkEnvelope(stanza: Element): Envelope | null {
+    const log = this.ctx.log;
+    const kind = stanza.name;
+    if (kind !== "iq" && kind !== "message" && kind !== "presence") {
+      log.debug({ name: kind }, "ignored non-stanza element");
+      return null;
+    }
+    const fromAttr = stanza.attrs.from;
+    const from = fromAttr ? parseJid(fromAttr) : null;
+    if (!from) {
+      // Nobody to answer: a server that sends this is broken; count it and move on.
+      logOutcome(log, { direction: "to-network", what: kind, result: "ignored", reason: fromAttr ? "malformed from" : "no from" });
+      return null;
+    }
+    if (stanza.attrs.type === "error" && kind !== "message" && kind !== "presence") {
+      // An iq error answers something we sent; we never answer errors.
+      return null;
+    }
+    const toAttr = stanza.attrs.to;
+    if (!toAttr) throw new StanzaError("bad-request", "the stanza has no 'to'");
+    const to = parseJid(toAttr);
+    if (!to) throw new StanzaError("jid-malformed", "the 'to' address is not a valid JID");
+    if (to.domain !== this.ctx.domain) {
+      logOutcome(log, { direction: "to-network", what: kind, result: "ignored", reason: `'to' outside ${this.ctx.domain}: ${to.domain}` });
+      return null;
+    }
+    return { stanza, kind, from, to, user: bareJid(from) };
+  }
+
+  private async dispatch(envelope: Envelope): Promise<void> {
+    const deps = { gw: this.ctx, users: this.users, commands: this.commands };
+    try {
+      if (envelope.kind === "iq") {
+        const result = await handleIq(envelope, deps);
+        if (result !== undefined) await this.ctx.send(result);
+      } else if (envelope.kind === "message") {
+        await handleMessage(envelope, deps);
+      } else {
+        await handlePresence(envelope, deps);
+      }
+    } catch (err) {
+      this.answerError(envelope.stanza, err, envelope);
+    }
+  }
+
+  private answerError(stanza: Element, err: unknown, envelope?: Envelope): void {
+    const error =
+      err instanceof StanzaError
+        ? err
+        : (this.ctx.log.error({ err: err instanceof Error ? err.stack : String(err) }, "stanza handling failed"),
+          new StanzaError("internal-server-error", "the gateway failed to handle this"));
+    logOutcome(this.ctx.log, {
+      direction: "to-network",
+      what: stanza.name,
+      user: envelope?.user,
+      conversation: envelope ? fullJid(envelope.to) : stanza.attrs.to,
+      result: "failed",
+      reason: error.text ?? error.condition,
+      errorSent: error.condition,
+    });
+    const reply = errorReply(stanza, error);
+    if (reply) this.ctx.sendQuietly(reply);
+  }
+}
+
+export { xml };

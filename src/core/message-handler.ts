@@ -1,0 +1,110 @@
+/**
+ * Messages from XMPP users: chat with a contact, groupchat in a room, a private message to an
+ * occupant, a subject change. Each becomes one call on the user's adapter session; a failure goes
+ * back to the sender as an error on the original stanza id.
+ */
+import type { Element } from "@xmpp/component-core";
+import { hasCapability } from "../adapter/capabilities.ts";
+import type { ConversationRef } from "../adapter/conversation.ts";
+import { AdapterError } from "../adapter/session.ts";
+import { NS } from "../xmpp/namespaces.ts";
+import { StanzaError } from "../xmpp/stanza-error.ts";
+import { xmppToStyled } from "../xmpp/styling.ts";
+import type { Envelope } from "./gateway.ts";
+import type { HandlerDeps } from "./handler-deps.ts";
+import { logOutcome } from "./outcome.ts";
+
+const CHAT_STATES = ["active", "composing", "paused", "inactive", "gone"] as const;
+
+export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<void> {
+  const { stanza } = env;
+  const { gw, users } = deps;
+  const type = stanza.attrs.type ?? "normal";
+  if (type === "error") {
+    // A bounce from the user's server: that resource is gone. Never answered (loop guard).
+    const user = users.existing(env.user);
+    if (user && env.from.resource) await user.forgetResource(`${env.user}/${env.from.resource}`);
+    logOutcome(gw.log, { direction: "to-network", what: "message-error", user: env.user, result: "ignored", reason: "bounce" });
+    return;
+  }
+  const target = gw.addressing.target(env.to);
+  if (target.kind === "gateway") {
+    logOutcome(gw.log, { direction: "to-network", what: "message", user: env.user, result: "ignored", reason: "message to the gateway itself" });
+    return;
+  }
+  users.requireAllowed(env.user);
+  const body = firstBody(stanza);
+  if (body !== undefined && Buffer.byteLength(body, "utf8") > gw.config.limits.maxBodyBytes) {
+    throw new StanzaError("not-acceptable", `the message is longer than ${gw.config.limits.maxBodyBytes} bytes`);
+  }
+
+  let conversation: ConversationRef;
+  const user = await users.obtain(env.user);
+  const resource = `${env.user}/${env.from.resource}`;
+  if (target.kind === "room") {
+    const room = user.rooms.get(target.id);
+    if (target.nick) {
+      // XEP-0045 §7.5: a private message to an occupant goes to them directly when the network allows.
+      const occupant = room?.occupants.get(target.nick);
+      if (!room || !room.resources.has(resource)) throw new StanzaError("not-acceptable", "join the room first");
+      if (!occupant?.contactId) throw new StanzaError("item-not-found", `${target.nick} is not in the room`);
+      conversation = { kind: "direct", id: occupant.contactId };
+    } else {
+      if (!room || !room.resources.has(resource)) throw new StanzaError("not-acceptable", "you are not in this room; join it first");
+      if (type !== "groupchat") throw new StanzaError("bad-request", "messages to a room must be of type groupchat");
+      conversation = { kind: "room", id: target.id };
+      const subject = stanza.getChild("subject");
+      if (subject && body === undefined) {
+        const session = await user.open();
+        if (!session.setTopic || !hasCapability(gw.adapter.capabilities, "topic")) throw new StanzaError("forbidden", "this network does not let you change the subject");
+        await callAdapter(() => session.setTopic!(target.id, subject.getText()));
+        logOutcome(gw.log, { direction: "to-network", what: "subject", user: env.user, conversation: target.id, result: "delivered" });
+        return;
+      }
+    }
+  } else {
+    conversation = { kind: "direct", id: target.id };
+  }
+
+  const session = await user.open();
+  if (body === undefined) {
+    const state = CHAT_STATES.find((s) => stanza.getChild(s, NS.chatStates));
+    if (state && session.setTyping && hasCapability(gw.adapter.capabilities, "typing")) {
+      await callAdapter(() => session.setTyping!(conversation, state === "composing" ? "composing" : state === "paused" ? "paused" : "active"));
+    }
+    logOutcome(gw.log, { direction: "to-network", what: "message", user: env.user, result: "ignored", reason: "no body" });
+    return;
+  }
+  const clientId = stanza.getChild("origin-id", NS.stanzaId)?.attrs.id ?? stanza.attrs.id ?? "";
+  const replace = stanza.getChild("replace", NS.correction);
+  if (replace) {
+    if (!session.editMessage || !hasCapability(gw.adapter.capabilities, "edits")) throw new StanzaError("feature-not-implemented", "this network does not support corrections");
+    const legacyId = await gw.store.idMap.legacyIdFor(gw.domain, env.user, conversation.id, replace.attrs.id ?? "");
+    if (!legacyId) throw new StanzaError("item-not-found", "the corrected message is unknown");
+    await callAdapter(() => session.editMessage!(conversation, legacyId, xmppToStyled(body)));
+    return;
+  }
+  const isAction = body.startsWith("/me ");
+  const text = xmppToStyled(isAction ? body.slice(4) : body);
+  const receipt = await callAdapter(() => session.sendMessage({ conversation, kind: isAction ? "action" : "normal", text, clientId }));
+  if (receipt.id && clientId) await gw.store.idMap.remember(gw.domain, env.user, conversation.id, receipt.id, clientId);
+  logOutcome(gw.log, { direction: "to-network", what: "message", user: env.user, conversation: conversation.id, result: "delivered" });
+}
+
+/** The first `<body/>` without xml:lang or in English; later ones are ignored (bounded cost). */
+function firstBody(stanza: Element): string | undefined {
+  const bodies = stanza.getChildren("body");
+  if (bodies.length === 0) return undefined;
+  const preferred = bodies.find((b) => !b.attrs["xml:lang"]) ?? bodies[0];
+  return preferred?.getText();
+}
+
+/** Runs an adapter call, turning its failures into the stanza error the user sees. */
+export async function callAdapter<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof AdapterError) throw new StanzaError(err.condition, err.message, err.retryable ? "wait" : undefined);
+    throw err;
+  }
+}

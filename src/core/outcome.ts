@@ -1,0 +1,24 @@
+/**
+ * Every inbound or outbound event ends in exactly one log line saying what became of it
+ * (DESIGN.md §7): delivered, ignored (and why), or failed (why, and the error the sender got).
+ */
+import type { Logger } from "pino";
+
+export type Direction = "to-xmpp" | "to-network";
+
+export interface Outcome {
+  direction: Direction;
+  /** What it was: "message", "join", "presence", "iq:disco#info", … */
+  what: string;
+  user?: string;
+  conversation?: string;
+  result: "delivered" | "ignored" | "failed";
+  reason?: string;
+  /** For failures: the XMPP error condition the sender was sent. */
+  errorSent?: string;
+}
+
+export function logOutcome(log: Logger, outcome: Outcome): void {
+  const level = outcome.result === "failed" ? "warn" : outcome.result === "ignored" ? "debug" : "info";
+  log[level]({ outcome: outcome.result, ...outcome }, `${outcome.direction} ${outcome.what} ${outcome.result}`);
+}

@@ -1,0 +1,130 @@
+/**
+ * Presence from XMPP users: to the gateway JID (subscriptions, probes, coming online and going
+ * offline — which opens and closes their sessions) and to rooms (XEP-0045 join, nick change,
+ * leave).
+ */
+import { xml } from "@xmpp/component-core";
+import { hasCapability } from "../adapter/capabilities.ts";
+import { parseJoinRequest } from "../xmpp/muc.ts";
+import { StanzaError } from "../xmpp/stanza-error.ts";
+import type { Envelope } from "./gateway.ts";
+import type { HandlerDeps } from "./handler-deps.ts";
+import { callAdapter } from "./message-handler.ts";
+import { logOutcome } from "./outcome.ts";
+
+const KNOWN_TYPES = new Set(["available", "unavailable", "subscribe", "subscribed", "unsubscribe", "unsubscribed", "probe", "error"]);
+
+export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<void> {
+  const { stanza } = env;
+  const { gw, users } = deps;
+  const type = stanza.attrs.type ?? "available";
+  if (!KNOWN_TYPES.has(type)) {
+    logOutcome(gw.log, { direction: "to-network", what: "presence", user: env.user, result: "ignored", reason: `unknown type ${type}` });
+    return;
+  }
+  const resource = `${env.user}/${env.from.resource}`;
+  if (type === "error") {
+    const user = users.existing(env.user);
+    if (user && env.from.resource) await user.forgetResource(resource);
+    return;
+  }
+  const target = gw.addressing.target(env.to);
+  const to = stanza.attrs.from ?? env.user;
+
+  if (type === "subscribe" || type === "unsubscribe" || type === "subscribed" || type === "unsubscribed") {
+    if (!users.isAllowed(env.user)) {
+      gw.sendQuietly(xml("presence", { from: stanza.attrs.to, to: env.user, type: "unsubscribed" }));
+      return;
+    }
+    // Transports accept subscriptions to themselves and to contacts, and reciprocate.
+    if (type === "subscribe") {
+      gw.sendQuietly(xml("presence", { from: stanza.attrs.to, to: env.user, type: "subscribed" }));
+      gw.sendQuietly(xml("presence", { from: stanza.attrs.to, to: env.user, type: "subscribe" }));
+    } else if (type === "unsubscribe") {
+      gw.sendQuietly(xml("presence", { from: stanza.attrs.to, to: env.user, type: "unsubscribed" }));
+    }
+    return;
+  }
+
+  if (target.kind === "gateway") {
+    if (type === "probe") {
+      const user = users.existing(env.user);
+      gw.sendQuietly(user ? user.gatewayPresence(to) : xml("presence", { from: gw.domain, to, type: "unavailable" }));
+      return;
+    }
+    if (!users.isAllowed(env.user) || !env.from.resource) return;
+    if (type === "available") {
+      let user;
+      try {
+        user = await users.obtain(env.user);
+      } catch (err) {
+        if (err instanceof StanzaError && err.condition === "registration-required") {
+          logOutcome(gw.log, { direction: "to-network", what: "presence", user: env.user, result: "ignored", reason: "not registered" });
+          return;
+        }
+        throw err;
+      }
+      const isNew = !user.resources.has(resource);
+      user.resources.add(resource);
+      await gw.store.online.add(gw.domain, env.user, resource);
+      await user.open();
+      if (isNew) gw.sendQuietly(user.gatewayPresence(resource));
+      const show = stanza.getChildText("show");
+      const session = user.adapterSession;
+      if (session?.setPresence && hasCapability(gw.adapter.capabilities, "presence")) {
+        const away = show === "away" || show === "xa" || show === "dnd" ? show : "available";
+        await callAdapter(() => session.setPresence!(away, stanza.getChildText("status") ?? undefined));
+      }
+      return;
+    }
+    // unavailable
+    await gw.store.online.remove(gw.domain, env.user, resource);
+    const user = users.existing(env.user);
+    if (!user) return;
+    user.resources.delete(resource);
+    await users.releaseIfUnused(user);
+    return;
+  }
+
+  if (target.kind === "room") {
+    if (type === "probe") return;
+    users.requireAllowed(env.user);
+    if (!hasCapability(gw.adapter.capabilities, "rooms")) throw new StanzaError("feature-not-implemented", "this network has no rooms");
+    if (type === "unavailable") {
+      const user = users.existing(env.user);
+      if (user) {
+        await user.leave(resource, target.id, stanza.getChildText("status") ?? undefined);
+        await users.releaseIfUnused(user);
+      }
+      return;
+    }
+    if (!target.nick) throw new StanzaError("jid-malformed", "join with room@service/nick");
+    const user = await users.obtain(env.user);
+    const room = user.rooms.get(target.id);
+    if (room?.resources.has(resource) && room.nick !== target.nick) {
+      // XEP-0045 §7.6: available presence with a new nick from an occupant = nick change.
+      const session = await user.open();
+      if (!session.changeNick || !hasCapability(gw.adapter.capabilities, "nickChange")) throw new StanzaError("not-acceptable", "this network does not allow nick changes");
+      await callAdapter(() => session.changeNick!(target.nick, target.id));
+      return;
+    }
+    const request = parseJoinRequest(stanza);
+    try {
+      await callAdapter(() => user.join(resource, target.id, target.nick, { password: request.password, history: request.history }));
+    } catch (err) {
+      await users.releaseIfUnused(user);
+      if (err instanceof StanzaError) {
+        // XEP-0045 §7.2.6+: a failed join is answered with an error presence from the room.
+        throw err;
+      }
+      throw err;
+    }
+    logOutcome(gw.log, { direction: "to-network", what: "join", user: env.user, conversation: target.id, result: "delivered" });
+    return;
+  }
+
+  // Presence to a contact: probes are answered with what we know (nothing yet → unavailable).
+  if (type === "probe") {
+    gw.sendQuietly(xml("presence", { from: stanza.attrs.to, to, type: "unavailable" }));
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Who may use a gateway and the live sessions of those who do: access checks (exact domain
+ * match, DESIGN.md §7), registration and unregistration, and opening or closing a user's session
+ * as their resources come and go.
+ */
+import { xml } from "@xmpp/component-core";
+import type { FormValues } from "../adapter/forms.ts";
+import { StanzaError } from "../xmpp/stanza-error.ts";
+import type { GatewayContext } from "./gateway-context.ts";
+import type { KeyedSerialQueue } from "./serial-queue.ts";
+import { UserSession } from "./user-session.ts";
+
+export class UserDirectory {
+  private readonly sessions = new Map<string, UserSession>();
+  private readonly pending = new Map<string, Promise<UserSession>>();
+
+  constructor(
+    private readonly gw: GatewayContext,
+    private readonly eventQueue: KeyedSerialQueue,
+  ) {}
+
+  /** Allowed when the JID's domain is one of the configured domains, compared exactly. */
+  isAllowed(bareJid: string): boolean {
+    const at = bareJid.lastIndexOf("@");
+    if (at <= 0) return false;
+    return this.gw.config.users.allowedDomains.includes(bareJid.slice(at + 1));
+  }
+
+  isAdmin(bareJid: string): boolean {
+    return (this.gw.config.users.admins ?? []).includes(bareJid);
+  }
+
+  /** Throws `not-allowed` for JIDs outside the allow-list. */
+  requireAllowed(bareJid: string): void {
+    if (!this.isAllowed(bareJid)) {
+      throw new StanzaError("not-allowed", `users of ${bareJid.split("@")[1] ?? "this server"} may not use this gateway`);
+    }
+  }
+
+  existing(bareJid: string): UserSession | undefined {
+    return this.sessions.get(bareJid);
+  }
+
+  all(): UserSession[] {
+    return [...this.sessions.values()];
+  }
+
+  /**
+   * The user's live session object, created from their registration if needed. Users of an
+   * adapter with implicit registration are registered on first use; others get
+   * `registration-required`.
+   */
+  obtain(bareJid: string): Promise<UserSession> {
+    const live = this.sessions.get(bareJid);
+    if (live) return Promise.resolve(live);
+    let pending = this.pending.get(bareJid);
+    if (!pending) {
+      pending = this.create(bareJid).finally(() => this.pending.delete(bareJid));
+      this.pending.set(bareJid, pending);
+    }
+    return pending;
+  }
+
+  private async create(bareJid: string): Promise<UserSession> {
+    this.requireAllowed(bareJid);
+    const { store, domain, adapter } = this.gw;
+    let registration = await store.registrations.load(domain, bareJid);
+    if (!registration) {
+      if (!adapter.registration.implicit) {
+        throw new StanzaError("registration-required", `register with ${domain} first`);
+      }
+      await store.registrations.save(domain, bareJid, {}, []);
+      registration = { values: {}, createdAt: Date.now(), updatedAt: Date.now() };
+    }
+    const user = new UserSession(this.gw, bareJid, registration.values, this.eventQueue);
+    await user.loadRooms();
+    this.sessions.set(bareJid, user);
+    return user;
+  }
+
+  /** Closes the user's session when nothing needs it any more: no resource, no wanted room. */
+  async releaseIfUnused(user: UserSession): Promise<void> {
+    if (user.resources.size > 0) return;
+    for (const room of user.rooms.values()) if (room.wanted) return;
+    if (this.sessions.get(user.user) !== user) return;
+    this.sessions.delete(user.user);
+    await user.close("Signed off", { notifyRooms: false });
+  }
+
+  /** Validates and stores a registration; re-registration keeps secret fields left empty. */
+  async register(bareJid: string, submitted: FormValues): Promise<void> {
+    this.requireAllowed(bareJid);
+    const { store, domain, adapter, config } = this.gw;
+    const spec = adapter.registration;
+    const previous = await store.registrations.load(domain, bareJid);
+    if (!previous) {
+      const limit = config.limits.registrationsPerHourPerDomain;
+      const userDomain = bareJid.slice(bareJid.lastIndexOf("@") + 1);
+      const hit = await store.rateLimit.hit(`register:${domain}:${userDomain}`, limit, 3600);
+      if (!hit.allowed) throw new StanzaError("resource-constraint", "too many registrations from your server; try again later", "wait");
+    }
+    const values: Record<string, string> = {};
+    for (const field of spec.fields) {
+      const raw = submitted[field.var];
+      const value = Array.isArray(raw) ? raw.join("\n") : (raw ?? "");
+      if (value.length > 4096) throw new StanzaError("not-acceptable", `${field.label ?? field.var} is too long`);
+      if (value === "" && field.secret && previous?.values[field.var]) {
+        values[field.var] = previous.values[field.var] ?? "";
+        continue;
+      }
+      if (value === "" && field.required) throw new StanzaError("not-acceptable", `${field.label ?? field.var} is required`);
+      if (value !== "") values[field.var] = value;
+    }
+    const result = await spec.validate(values, previous?.values ?? null);
+    if (!result.ok) throw new StanzaError("not-acceptable", result.message);
+    if (result.identity) {
+      const claim = await store.registrations.claimIdentity(domain, result.identity, bareJid);
+      if (claim === "conflict") throw new StanzaError("conflict", "that account is already linked to another XMPP address");
+    }
+    const secretFields = spec.fields.filter((f) => f.secret).map((f) => f.var);
+    await store.registrations.save(domain, bareJid, result.values, secretFields);
+    const live = this.sessions.get(bareJid);
+    if (live) {
+      // New credentials take effect on a fresh session.
+      this.sessions.delete(bareJid);
+      await live.close("Registration changed", { notifyRooms: true });
+    }
+    if (!previous) {
+      // XEP-0100 §4.1.1: the gateway asks to be in the user's roster.
+      this.gw.sendQuietly(xml("presence", { from: domain, to: bareJid, type: "subscribe" }));
+    }
+  }
+
+  /** Deletes everything of the user at this gateway and closes their session. */
+  async unregister(bareJid: string): Promise<void> {
+    const { store, domain } = this.gw;
+    const live = this.sessions.get(bareJid);
+    this.sessions.delete(bareJid);
+    if (live) await live.close("Unregistered", { notifyRooms: true });
+    await store.registrations.remove(domain, bareJid);
+    this.gw.sendQuietly(xml("presence", { from: domain, to: bareJid, type: "unsubscribed" }));
+    this.gw.sendQuietly(xml("presence", { from: domain, to: bareJid, type: "unsubscribe" }));
+  }
+
+  /** Closes every session (shutdown); state in Redis stays for the next start. */
+  async closeAll(reason: string): Promise<void> {
+    const users = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(users.map((u) => u.close(reason, { notifyRooms: true })));
+  }
+
+  /**
+   * After a (re)start: brings back every user who had online resources or persistent rooms,
+   * rejoins their rooms, and asks every registered user's server for their presence.
+   */
+  async restore(): Promise<number> {
+    const { store, domain, log } = this.gw;
+    let restored = 0;
+    for (const bareJid of await store.registrations.listUsers(domain)) {
+      this.gw.sendQuietly(xml("presence", { from: domain, to: bareJid, type: "probe" }));
+      const resources = await store.online.list(domain, bareJid);
+      try {
+        const user = await this.obtain(bareJid);
+        for (const r of resources) user.resources.add(r);
+        const wanted = [...user.rooms.values()].some((r) => r.wanted);
+        if (resources.length === 0 && !wanted) {
+          await this.releaseIfUnused(user);
+          continue;
+        }
+        await user.open();
+        await user.rejoinRooms();
+        restored += 1;
+      } catch (err) {
+        log.warn({ user: bareJid, err: String(err) }, "could not restore session");
+      }
+    }
+    return restored;
+  }
+}
