@@ -175,6 +175,7 @@ export class ComponentLink extends EventEmitter {
     const decoder = new TextDecoder("utf-8", { fatal: true });
     const max = this.options.maxStanzaBytes;
     let pendingBytes = 0;
+    let tail = "";
     entity.on("element", () => {
       pendingBytes = 0;
     });
@@ -194,8 +195,24 @@ export class ComponentLink extends EventEmitter {
         void entity._streamError("not-well-formed");
         return;
       }
+      // RFC 6120 §11.1: no DTDs or entity declarations in a stream. The parser would silently
+      // swallow the rest of the stream after one, so refuse it before it gets there.
+      const window = tail + text;
+      tail = window.slice(-8);
+      if (/<!(?!--)(?!\[CDATA\[)[A-Za-z]/.test(window)) {
+        this.options.log.warn("DTD or entity declaration from the XMPP server: closing the stream");
+        void entity._streamError("restricted-xml");
+        return;
+      }
       entity.emit("input", text);
-      entity.parser?.write(text);
+      try {
+        entity.parser?.write(text);
+      } catch (err) {
+        // ltx throws (instead of emitting "error") on an undefined entity such as `&foo;`; left
+        // alone, that exception would escape the socket handler and end the process.
+        this.options.log.warn({ err: err instanceof Error ? err.message : String(err) }, "unparsable XML from the XMPP server: closing the stream");
+        void entity._streamError("bad-format");
+      }
     };
   }
 }
