@@ -2,6 +2,7 @@
  * Ad-hoc commands (XEP-0050) as plain step functions. The core keeps the command session
  * (sessionid, the state between steps, which actions are allowed) and renders the forms.
  */
+import type { KeyValueState } from "./context.ts";
 import type { Form, FormValues } from "./forms.ts";
 import type { Session } from "./session.ts";
 
@@ -11,6 +12,8 @@ export interface CommandContext<S = unknown> {
   isAdmin: boolean;
   /** The user's open session on this gateway, if any. */
   session: Session | undefined;
+  /** The user's private state on this gateway (the same as `SessionContext.state`), session or not. */
+  userState: KeyValueState;
   /** Values submitted with this step (empty on the first call). */
   values: FormValues;
   /** What the previous step returned as `state`. */

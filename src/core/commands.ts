@@ -82,6 +82,7 @@ export class CommandRunner {
         user: bareJid,
         isAdmin: this.users.isAdmin(bareJid),
         session: live?.adapterSession ?? undefined,
+        userState: this.gw.store.userState(this.gw.domain, bareJid),
         values,
         state,
       });

@@ -50,7 +50,11 @@ export async function handleIq(env: Envelope, deps: HandlerDeps): Promise<Elemen
   const ns = payload.getNS() ?? "";
   const handler = handlers[`${type} ${ns}`];
   if (!handler) throw new StanzaError("service-unavailable");
-  if (!PUBLIC.has(ns)) deps.users.requireAllowed(env.user);
+  if (!PUBLIC.has(ns)) {
+    // Servers and other components have no account here: nothing but the public queries.
+    if (env.from.local === "") throw new StanzaError("forbidden", "only user accounts may do this");
+    deps.users.requireAllowed(env.user);
+  }
   const target = deps.gw.addressing.target(env.to);
   const result = await handler(payload, env, target, deps);
   logOutcome(deps.gw.log, { direction: "to-xmpp", what: `iq:${payload.name}`, user: env.user, result: "delivered" });

@@ -294,7 +294,17 @@ export class UserSession {
       case "session.state":
         return this.onSessionState(event.state, event.reason);
       case "notice": {
-        const from = event.conversation ? addressing.jidOf(event.conversation) : domain;
+        const conversation = event.conversation;
+        const room = conversation?.kind === "room" ? this.rooms.get(conversation.id) : undefined;
+        if (conversation?.kind === "room") {
+          // A notice about a room comes from the room itself, to the resources in it.
+          const roomJid = addressing.roomJid(conversation.id);
+          for (const r of room?.resources ?? []) {
+            await this.gw.send(chatMessage({ from: roomJid, to: r, type: "groupchat", id: stanzaIdFor({ gateway: domain, user: this.user, conversation: conversation.id }), body: event.text }));
+          }
+          if (room?.resources.size) return;
+        }
+        const from = conversation?.kind === "direct" ? addressing.jidOf(conversation) : domain;
         await this.gw.send(chatMessage({ from, to: this.user, type: "chat", id: stanzaIdFor({ gateway: domain, user: this.user, conversation: "notice" }), body: event.text }));
         return;
       }
@@ -416,7 +426,18 @@ export class UserSession {
   }
 
   private async onRoomMember(event: RoomMemberEvent): Promise<void> {
-    const room = this.rooms.get(event.room);
+    let room = this.rooms.get(event.room);
+    if (!room && event.self && event.change === "join") {
+      // The network joined the user without an XMPP join (auto-join settings, a forced join):
+      // keep the room, archive what is said, and invite the user's clients (XEP-0249).
+      room = new RoomState(event.room, event.occupant.nick);
+      room.joined = true;
+      room.persistent = true;
+      this.rooms.set(event.room, room);
+      await this.saveRooms();
+      const roomJid = this.gw.addressing.roomJid(event.room);
+      await this.gw.send(xml("message", { from: roomJid, to: this.user, id: stanzaIdFor({ gateway: this.gw.domain, user: this.user, conversation: event.room }) }, xml("x", { xmlns: NS.conference, jid: roomJid, reason: "You were joined to this room on the network" })));
+    }
     if (!room) return this.ignored("room.member", event.room, "room not joined");
     const o = event.occupant;
     const self = event.self === true || o.nick === room.nick;

@@ -1,0 +1,342 @@
+/**
+ * One IRC connection of one user to one server: its lifecycle, and the only way lines leave.
+ *
+ * irc-framework registers (CAP, SASL, NICK/USER) and keeps the link alive (PING); everything
+ * else is ours:
+ * - every line we send goes through a token-bucket queue, so one user cannot flood the server
+ *   into banning the gateway's address;
+ * - irc-framework's own reconnect is off; after a loss we wait with exponential backoff and
+ *   jitter, then queue for a slot in the gateway-wide {@link ConnectGate}; a ban pauses that
+ *   user for `bannedMs`;
+ * - a nick in use during registration is retried as nick_, nick__, …
+ * The owner (a ServerLink) sees parsed lines and state changes through {@link ConnectionEvents}.
+ */
+import irc, { type ClientOptions, type Client as IrcClient, type IrcMessage } from "irc-framework";
+import type { Logger, SessionStateName } from "../../src/adapter/index.ts";
+import { isBanReason, reconnectDelay } from "./backoff.ts";
+import type { ConnectGate } from "./connect-gate.ts";
+import { type Casemapping, parseCasemapping } from "./protocol/casemap.ts";
+import { RateLimitedQueue, TokenBucket } from "./protocol/token-bucket.ts";
+import { DEFAULT_PREFIXES, type PrefixEntry } from "./roles.ts";
+import { type IrcServerSettings, type IrcSettings, serverPort } from "./settings.ts";
+import { PosternTransport, TRANSPORT_SETTINGS, type TransportSettings } from "./transport.ts";
+
+/** Who the user is on this server. Passwords are never logged. */
+export interface ConnectionIdentity {
+  nick: string;
+  username: string;
+  realname: string;
+  saslAccount?: string;
+  saslPassword?: string;
+  nickservPassword?: string;
+  /** The user's XMPP domain, shown as their host through WEBIRC. */
+  webircHostname: string;
+}
+
+export interface ConnectionEvents {
+  /** Every parsed line from the server, in order. */
+  line(message: IrcMessage): void;
+  /** 001 arrived: `nick` is the nick the server gave us. */
+  registered(nick: string): void;
+  state(state: SessionStateName, reason: string): void;
+  /** The socket is gone; `unsent` queued lines were dropped with it. */
+  lost(reason: string, unsent: number): void;
+}
+
+export interface ConnectionOptions {
+  server: string;
+  serverSettings: IrcServerSettings;
+  settings: IrcSettings;
+  identity: ConnectionIdentity;
+  gate: ConnectGate;
+  log: Logger;
+  events: ConnectionEvents;
+}
+
+type Phase = "idle" | "connecting" | "registered" | "waiting" | "closed";
+
+/** Registration must finish within this after the socket opened, or we count it as failed. */
+const REGISTRATION_TIMEOUT_MS = 30_000;
+/** A connection that stayed up this long resets the backoff. */
+const STABLE_AFTER_MS = 60_000;
+
+export class IrcConnection {
+  private readonly client: IrcClient;
+  private readonly queue: RateLimitedQueue<string>;
+  private phase: Phase = "idle";
+  private attempt = 0;
+  private everRegistered = false;
+  private registeredAt = 0;
+  private lastError = "";
+  private nickCandidates: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly abort = new AbortController();
+  private closedResolve: (() => void) | undefined;
+
+  constructor(private readonly options: ConnectionOptions) {
+    this.client = new irc.Client();
+    const { flood } = options.settings;
+    this.queue = new RateLimitedQueue<string>(
+      new TokenBucket({ capacity: flood.burst, refillEveryMs: flood.refillMs }),
+      (line) => this.client.raw(line),
+      { maxQueued: flood.maxQueued },
+    );
+    this.client.connection.on("message", (message: IrcMessage) => this.onMessage(message));
+    this.client.on("socket connected", () => this.onSocketOpen());
+    this.client.on("socket close", () => this.onSocketClose());
+    this.client.on("sasl failed", () =>
+      this.options.log.warn({ server: options.server }, "SASL authentication failed"),
+    );
+  }
+
+  /** The nick the server knows us by (the asked-for one until 001). */
+  get nick(): string {
+    return this.client.user.nick;
+  }
+
+  get isRegistered(): boolean {
+    return this.phase === "registered";
+  }
+
+  get isClosed(): boolean {
+    return this.phase === "closed";
+  }
+
+  /** ISUPPORT PREFIX, highest rank first. */
+  get prefixes(): readonly PrefixEntry[] {
+    return this.client.network.options.PREFIX ?? DEFAULT_PREFIXES;
+  }
+
+  get casemapping(): Casemapping {
+    return parseCasemapping(this.client.network.options.CASEMAPPING);
+  }
+
+  get chantypes(): string {
+    return this.client.network.options.CHANTYPES?.join("") ?? "#&";
+  }
+
+  /** A numeric ISUPPORT token (NICKLEN, CHANNELLEN, …), or undefined. */
+  isupportNumber(name: string): number | undefined {
+    const value = Number(this.client.network.options[name]);
+    return Number.isInteger(value) && value > 0 ? value : undefined;
+  }
+
+  /** The four CHANMODES groups, when the server sent them. */
+  get chanmodes(): readonly string[] | undefined {
+    const value = this.client.network.options.CHANMODES;
+    return Array.isArray(value) ? (value as string[]) : undefined;
+  }
+
+  capEnabled(name: string): boolean {
+    return this.client.network.cap.isEnabled(name);
+  }
+
+  /** Bytes a relayed line's `:nick!user@host ` prefix may take (conservative: 10-byte user, 63-byte host). */
+  get prefixReserve(): number {
+    return Buffer.byteLength(this.nick, "utf8") + 1 + 10 + 1 + 63 + 2;
+  }
+
+  /** Lines waiting for the flood limiter. */
+  get queuedLines(): number {
+    return this.queue.size;
+  }
+
+  /** Starts connecting (through the connect gate). Progress is reported as events. */
+  start(): void {
+    if (this.phase !== "idle") return;
+    this.phase = "waiting";
+    this.options.events.state("connecting", `connecting to ${this.options.server}`);
+    void this.connectThroughGate();
+  }
+
+  /**
+   * Queues whole lines for sending, all or none: false when the flood queue cannot take them
+   * all, or we are not registered. Lines must already be safe (built by our encoders).
+   */
+  send(lines: readonly string[]): boolean {
+    if (this.phase !== "registered") return false;
+    if (this.queue.size + lines.length > this.options.settings.flood.maxQueued) return false;
+    for (const line of lines) this.queue.push(line);
+    return true;
+  }
+
+  /** Sends QUIT and closes for good; resolves once the socket is closed (bounded). Never throws. */
+  async close(reason = "Postern: session closed"): Promise<void> {
+    if (this.phase === "closed") return;
+    const wasConnected = this.client.connected;
+    this.phase = "closed";
+    this.abort.abort(new Error("connection closed"));
+    this.clearTimer();
+    this.queue.dispose();
+    if (!wasConnected) {
+      this.client.connection.end();
+      return;
+    }
+    const closed = new Promise<void>((resolve) => {
+      this.closedResolve = resolve;
+    });
+    // Keep the reason on one line and short: it comes from the user or the core.
+    this.client.quit(reason.replace(/[\r\n\0]+/g, " ").slice(0, 200));
+    const bound = setTimeout(() => {
+      this.client.connection.end(undefined, true);
+      this.closedResolve?.();
+    }, 3_000);
+    await closed;
+    clearTimeout(bound);
+  }
+
+  private async connectThroughGate(): Promise<void> {
+    try {
+      await this.options.gate.wait(this.options.server, this.abort.signal);
+    } catch {
+      return; // closed while waiting
+    }
+    if (this.phase === "closed") return;
+    this.phase = "connecting";
+    this.lastError = "";
+    const { identity } = this.options;
+    this.nickCandidates = [`${identity.nick}_`, `${identity.nick}__`, `${identity.nick}___`];
+    this.client.connect(this.clientOptions());
+  }
+
+  private clientOptions(): ClientOptions {
+    const { serverSettings, identity } = this.options;
+    const transport: TransportSettings = {
+      tls: serverSettings.tls,
+      tlsVerify: serverSettings.tlsVerify,
+      tlsFingerprint: serverSettings.tlsFingerprint,
+      encodingFallback: serverSettings.encodingFallback,
+      onRefusedLine: (reason) =>
+        this.options.log.error({ server: this.options.server, reason }, "refused IRC line"),
+    };
+    const options: ClientOptions = {
+      host: serverSettings.host,
+      port: serverPort(serverSettings),
+      nick: identity.nick,
+      username: identity.username,
+      gecos: identity.realname,
+      // An account object without credentials stops irc-framework from trying the server
+      // password as a SASL password.
+      account:
+        identity.saslPassword !== undefined
+          ? { account: identity.saslAccount ?? identity.nick, password: identity.saslPassword }
+          : {},
+      version: "", // CTCP VERSION is answered by us, rate-limited
+      auto_reconnect: false,
+      enable_chghost: true,
+      enable_echomessage: true,
+      ping_interval: 30,
+      ping_timeout: 120,
+      transport: PosternTransport,
+      [TRANSPORT_SETTINGS]: transport,
+    };
+    if (serverSettings.password !== undefined) options.password = serverSettings.password;
+    if (serverSettings.webirc) {
+      options.webirc = {
+        password: serverSettings.webirc.password,
+        username: serverSettings.webirc.gateway,
+        hostname: identity.webircHostname,
+        address: "127.0.0.1",
+      };
+    }
+    return options;
+  }
+
+  private onSocketOpen(): void {
+    this.clearTimer();
+    this.timer = setTimeout(() => {
+      this.lastError = "registration timed out";
+      this.client.connection.end(undefined, true);
+    }, REGISTRATION_TIMEOUT_MS);
+    this.timer.unref();
+  }
+
+  private onMessage(message: IrcMessage): void {
+    if (this.phase === "closed") return;
+    switch (message.command) {
+      case "001":
+        this.onRegistered(message.params[0] ?? this.nick);
+        break;
+      case "433": // nick in use
+      case "436": // nick collision
+      case "432": // erroneous nick (e.g. too long for this server)
+      case "437": // nick temporarily unavailable
+        if (this.phase === "connecting") {
+          this.tryNextNick();
+          return;
+        }
+        break;
+      case "ERROR":
+        this.lastError = message.params[message.params.length - 1] ?? "";
+        break;
+    }
+    this.options.events.line(message);
+  }
+
+  private tryNextNick(): void {
+    const next =
+      this.nickCandidates.shift() ??
+      `${this.options.identity.nick.slice(0, 20)}${Math.floor(Math.random() * 10_000)}`;
+    this.client.user.nick = next;
+    this.client.raw(`NICK ${next}`);
+  }
+
+  private onRegistered(nick: string): void {
+    this.clearTimer();
+    this.phase = "registered";
+    this.everRegistered = true;
+    this.registeredAt = Date.now();
+    this.client.user.nick = nick;
+    const { nickservPassword } = this.options.identity;
+    if (nickservPassword !== undefined && !/[\r\n\0]/.test(nickservPassword)) {
+      this.queue.push(`PRIVMSG NickServ :IDENTIFY ${nickservPassword}`);
+    }
+    this.options.events.registered(nick);
+    this.options.events.state("online", `connected to ${this.options.server} as ${nick}`);
+  }
+
+  private onSocketClose(): void {
+    this.clearTimer();
+    if (this.phase === "closed") {
+      this.closedResolve?.();
+      return;
+    }
+    const unsent = this.queue.clear().length;
+    const reason = this.lastError || "connection lost";
+    this.options.events.lost(reason, unsent);
+    if (!this.everRegistered) {
+      // The server never accepted us (refused, unreachable, rejected registration): retrying
+      // without the user asking would only hammer it.
+      this.phase = "closed";
+      this.abort.abort();
+      this.client.connection.end();
+      this.options.events.state("failed", `cannot connect to ${this.options.server}: ${reason}`);
+      return;
+    }
+    if (this.registeredAt > 0 && Date.now() - this.registeredAt > STABLE_AFTER_MS) this.attempt = 0;
+    this.registeredAt = 0;
+    const banned = isBanReason(reason);
+    const delay = banned
+      ? this.options.settings.reconnect.bannedMs
+      : reconnectDelay(this.attempt, this.options.settings.reconnect);
+    this.attempt += 1;
+    this.phase = "waiting";
+    const seconds = Math.round(delay / 1000);
+    this.options.events.state(
+      "reconnecting",
+      banned
+        ? `banned by ${this.options.server} (${reason}); trying again in ${seconds} s`
+        : `lost ${this.options.server} (${reason}); reconnecting in ${seconds} s`,
+    );
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.connectThroughGate();
+    }, delay);
+    this.timer.unref();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
