@@ -3,6 +3,7 @@
  * (sessionid, the state between steps, which actions are allowed) and renders the forms.
  */
 import type { KeyValueState } from "./context.ts";
+import type { ConversationRef } from "./conversation.ts";
 import type { Form, FormValues } from "./forms.ts";
 import type { Session } from "./session.ts";
 
@@ -14,6 +15,8 @@ export interface CommandContext<S = unknown> {
   session: Session | undefined;
   /** The user's private state on this gateway (the same as `SessionContext.state`), session or not. */
   userState: KeyValueState;
+  /** The room or contact the command was run on (its JID), for commands offered there. */
+  target: ConversationRef | undefined;
   /** Values submitted with this step (empty on the first call). */
   values: FormValues;
   /** What the previous step returned as `state`. */
@@ -36,5 +39,7 @@ export interface AdhocCommand<S = unknown> {
   audience: "user" | "admin";
   /** Only listed for (and runnable by) registered users. */
   requiresRegistration: boolean;
+  /** Where it is offered: on the gateway JID (default), or on each room's JID. */
+  on?: "gateway" | "room";
   step(context: CommandContext<S>): Promise<CommandStep<S>>;
 }

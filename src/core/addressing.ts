@@ -24,7 +24,8 @@ export class Addressing {
     if (to.local === "") return { kind: "gateway" };
     const id = unescapeLocal(to.local);
     const kind = this.adapter.classify(id);
-    if (kind === null) throw new StanzaError("jid-malformed", `"${to.local}" is not an address on this gateway`);
+    if (kind === null)
+      throw new StanzaError("jid-malformed", `"${to.local}" is not an address on this gateway`);
     if (kind === "room") return { kind: "room", id, nick: to.resource };
     return { kind: "direct", id };
   }

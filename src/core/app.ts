@@ -9,22 +9,28 @@ import type { PosternConfig } from "../config/schema.ts";
 import { createRedis, Store } from "../store/index.ts";
 import { Gateway } from "./gateway.ts";
 
-/** Log paths whose values are replaced with "[redacted]" wherever they appear. */
-export const REDACTED_PATHS = [
+/**
+ * Log keys whose values are replaced with "[redacted]", at the top level and one level down.
+ * Secrets are never logged on purpose; this is the net under that rule.
+ */
+const SECRET_KEYS = [
   "password",
   "secret",
   "token",
+  "botToken",
   "encryptionKey",
-  "*.password",
-  "*.secret",
-  "*.token",
-  "*.encryptionKey",
+  "saslPassword",
+  "nickservPassword",
   "registration",
-  "*.registration",
+  "values",
 ];
+export const REDACTED_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`]);
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACTED_PATHS, censor: "[redacted]" }, base: { app: "postern" } }, destination);
+  return pino(
+    { level, redact: { paths: REDACTED_PATHS, censor: "[redacted]" }, base: { app: "postern" } },
+    destination,
+  );
 }
 
 export interface RunningPostern {
@@ -40,12 +46,18 @@ export async function startPostern(
 ): Promise<RunningPostern> {
   const log = opts.log ?? createLogger(config.log.level);
   const redis = createRedis(config.redis, log.child({ part: "redis" }));
-  const store = await Store.open({ redis, prefix: config.redis.keyPrefix, encryptionKey: config.secrets.encryptionKey });
+  const store = await Store.open({
+    redis,
+    prefix: config.redis.keyPrefix,
+    encryptionKey: config.secrets.encryptionKey,
+  });
   const gateways: Gateway[] = [];
   for (const gatewayConfig of config.gateways) {
     const factory = adapters[gatewayConfig.adapter];
     if (!factory) throw new Error(`no adapter named ${gatewayConfig.adapter}`);
-    gateways.push(new Gateway({ config: gatewayConfig, factory, settings: gatewayConfig.settings, store, log }));
+    gateways.push(
+      new Gateway({ config: gatewayConfig, factory, settings: gatewayConfig.settings, store, log }),
+    );
   }
   await Promise.all(gateways.map((g) => g.start({ waitOnlineMs: opts.waitOnlineMs })));
   let stopping: Promise<void> | null = null;
@@ -64,7 +76,10 @@ export async function startPostern(
 }
 
 /** Runs until SIGINT/SIGTERM, then shuts down cleanly. */
-export async function runPostern(config: PosternConfig, adapters: Record<string, AdapterFactory<unknown>>): Promise<void> {
+export async function runPostern(
+  config: PosternConfig,
+  adapters: Record<string, AdapterFactory<unknown>>,
+): Promise<void> {
   const log = createLogger(config.log.level);
   process.on("unhandledRejection", (reason) => log.error({ err: String(reason) }, "unhandled rejection"));
   const running = await startPostern(config, adapters, { log });

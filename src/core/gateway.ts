@@ -3,7 +3,7 @@
  * checks the envelope, and hands it to the IQ, message or presence handling, one conversation at
  * a time; sends what the adapter's sessions report back out.
  */
-import { type Element, xml } from "@xmpp/component-core";
+import type { Element } from "@xmpp/component-core";
 import type { Logger } from "pino";
 import type { AdapterFactory } from "../adapter/adapter.ts";
 import type { FilePublisher } from "../adapter/attachments.ts";
@@ -41,7 +41,14 @@ export class Gateway {
   private readonly events = new KeyedSerialQueue(10_000);
   private stopping = false;
 
-  constructor(opts: { config: GatewayConfig; factory: AdapterFactory; settings: unknown; store: Store; log: Logger; files?: FilePublisher }) {
+  constructor(opts: {
+    config: GatewayConfig;
+    factory: AdapterFactory;
+    settings: unknown;
+    store: Store;
+    log: Logger;
+    files?: FilePublisher;
+  }) {
     const { config, factory, store } = opts;
     const log = opts.log.child({ gateway: config.domain });
     const name = config.name ?? factory.defaultName;
@@ -72,7 +79,11 @@ export class Gateway {
       addressing: new Addressing(config.domain, adapter),
       send: (stanza) => link.send(stanza),
       sendQuietly: (stanza) => {
-        link.send(stanza).catch((err: unknown) => log.warn({ err: String(err), to: stanza.attrs.to }, "could not send stanza"));
+        link
+          .send(stanza)
+          .catch((err: unknown) =>
+            log.warn({ err: String(err), to: stanza.attrs.to }, "could not send stanza"),
+          );
       },
     };
     this.users = new UserDirectory(this.ctx, this.events);
@@ -128,10 +139,16 @@ export class Gateway {
       return;
     }
     const key = `${envelope.user}\u0000${bareJid(envelope.to)}`;
-    this.inbound.run(key, () => this.dispatch(envelope)).catch((err: unknown) => {
-      if (err instanceof QueueFullError) this.answerError(stanza, new StanzaError("resource-constraint", "too many stanzas at once; slow down", "wait"));
-      else this.answerError(stanza, err);
-    });
+    this.inbound
+      .run(key, () => this.dispatch(envelope))
+      .catch((err: unknown) => {
+        if (err instanceof QueueFullError)
+          this.answerError(
+            stanza,
+            new StanzaError("resource-constraint", "too many stanzas at once; slow down", "wait"),
+          );
+        else this.answerError(stanza, err);
+      });
   }
 
   /** Null when the stanza is dropped without an answer (logged). */
@@ -146,7 +163,12 @@ export class Gateway {
     const from = fromAttr ? parseJid(fromAttr) : null;
     if (!from) {
       // Nobody to answer: a server that sends this is broken; count it and move on.
-      logOutcome(log, { direction: "to-network", what: kind, result: "ignored", reason: fromAttr ? "malformed from" : "no from" });
+      logOutcome(log, {
+        direction: "to-network",
+        what: kind,
+        result: "ignored",
+        reason: fromAttr ? "malformed from" : "no from",
+      });
       return null;
     }
     if (stanza.attrs.type === "error" && kind !== "message" && kind !== "presence") {
@@ -158,7 +180,12 @@ export class Gateway {
     const to = parseJid(toAttr);
     if (!to) throw new StanzaError("jid-malformed", "the 'to' address is not a valid JID");
     if (to.domain !== this.ctx.domain) {
-      logOutcome(log, { direction: "to-network", what: kind, result: "ignored", reason: `'to' outside ${this.ctx.domain}: ${to.domain}` });
+      logOutcome(log, {
+        direction: "to-network",
+        what: kind,
+        result: "ignored",
+        reason: `'to' outside ${this.ctx.domain}: ${to.domain}`,
+      });
       return null;
     }
     return { stanza, kind, from, to, user: bareJid(from) };
@@ -181,11 +208,13 @@ export class Gateway {
   }
 
   private answerError(stanza: Element, err: unknown, envelope?: Envelope): void {
+    if (!(err instanceof StanzaError)) {
+      this.ctx.log.error({ err: err instanceof Error ? err.stack : String(err) }, "stanza handling failed");
+    }
     const error =
       err instanceof StanzaError
         ? err
-        : (this.ctx.log.error({ err: err instanceof Error ? err.stack : String(err) }, "stanza handling failed"),
-          new StanzaError("internal-server-error", "the gateway failed to handle this"));
+        : new StanzaError("internal-server-error", "the gateway failed to handle this");
     logOutcome(this.ctx.log, {
       direction: "to-network",
       what: stanza.name,
@@ -199,5 +228,3 @@ export class Gateway {
     if (reply) this.ctx.sendQuietly(reply);
   }
 }
-
-export { xml };

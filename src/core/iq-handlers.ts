@@ -5,21 +5,29 @@
  */
 import { type Element, xml } from "@xmpp/component-core";
 import { hasCapability } from "../adapter/capabilities.ts";
+import { InvalidArchiveIdError } from "../store/index.ts";
 import { VERSION } from "../version.ts";
-import { parseCommandRequest, commandErrorCondition } from "../xmpp/adhoc.ts";
+import { commandErrorCondition, parseCommandRequest } from "../xmpp/adhoc.ts";
 import { timeResult, versionResult } from "../xmpp/basic-iq.ts";
 import { discoInfoResult, discoItemsResult } from "../xmpp/disco.ts";
+import { renderForm } from "../xmpp/forms.ts";
 import { escapeLocal } from "../xmpp/jid.ts";
+import { mamFin, mamQueryForm, mamResultMessage, parseMamQuery } from "../xmpp/mam.ts";
 import { NS } from "../xmpp/namespaces.ts";
 import { parseRegistrationRequest, registrationQuery } from "../xmpp/register.ts";
 import { StanzaError } from "../xmpp/stanza-error.ts";
-import { type Target } from "./addressing.ts";
+import type { Target } from "./addressing.ts";
 import { registrationForm } from "./commands.ts";
 import type { Envelope } from "./gateway.ts";
 import type { HandlerDeps } from "./handler-deps.ts";
 import { logOutcome } from "./outcome.ts";
 
-type IqHandler = (payload: Element, env: Envelope, target: Target, deps: HandlerDeps) => Promise<Element | null>;
+type IqHandler = (
+  payload: Element,
+  env: Envelope,
+  target: Target,
+  deps: HandlerDeps,
+) => Promise<Element | null>;
 
 const handlers: Record<string, IqHandler> = {
   [`get ${NS.discoInfo}`]: discoInfo,
@@ -32,6 +40,8 @@ const handlers: Record<string, IqHandler> = {
   [`get ${NS.gateway}`]: gatewayGet,
   [`set ${NS.gateway}`]: gatewaySet,
   [`set ${NS.commands}`]: commandsSet,
+  [`get ${NS.mam}`]: mamFormGet,
+  [`set ${NS.mam}`]: mamQuerySet,
 };
 
 /** Namespaces anyone may query, even from outside the allow-list (servers ping and disco us). */
@@ -43,9 +53,11 @@ export async function handleIq(env: Envelope, deps: HandlerDeps): Promise<Elemen
   const type = stanza.attrs.type;
   if (type === "result" || type === "error") return undefined;
   if (!stanza.attrs.id) throw new StanzaError("bad-request", "an iq needs an 'id'");
-  if (type !== "get" && type !== "set") throw new StanzaError("bad-request", "an iq's type must be get, set, result or error");
+  if (type !== "get" && type !== "set")
+    throw new StanzaError("bad-request", "an iq's type must be get, set, result or error");
   const children = stanza.getChildElements();
-  if (children.length !== 1) throw new StanzaError("bad-request", "an iq get or set carries exactly one child element");
+  if (children.length !== 1)
+    throw new StanzaError("bad-request", "an iq get or set carries exactly one child element");
   const payload = children[0] as Element;
   const ns = payload.getNS() ?? "";
   const handler = handlers[`${type} ${ns}`];
@@ -57,28 +69,77 @@ export async function handleIq(env: Envelope, deps: HandlerDeps): Promise<Elemen
   }
   const target = deps.gw.addressing.target(env.to);
   const result = await handler(payload, env, target, deps);
-  logOutcome(deps.gw.log, { direction: "to-xmpp", what: `iq:${payload.name}`, user: env.user, result: "delivered" });
-  return xml("iq", { type: "result", id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from }, result);
+  logOutcome(deps.gw.log, {
+    direction: "to-xmpp",
+    what: `iq:${payload.name}`,
+    user: env.user,
+    result: "delivered",
+  });
+  return xml(
+    "iq",
+    { type: "result", id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from },
+    result,
+  );
 }
 
-async function discoInfo(payload: Element, env: Envelope, target: Target, { gw, commands }: HandlerDeps): Promise<Element> {
+async function discoInfo(
+  payload: Element,
+  env: Envelope,
+  target: Target,
+  { gw, commands }: HandlerDeps,
+): Promise<Element> {
   const node = payload.attrs.node;
   if (node === NS.commands) {
-    return discoInfoResult([{ category: "automation", type: "command-list", name: "Commands" }], [NS.discoInfo, NS.discoItems], node);
+    return discoInfoResult(
+      [{ category: "automation", type: "command-list", name: "Commands" }],
+      [NS.discoInfo, NS.discoItems],
+      node,
+    );
   }
   if (node) {
-    const command = (await commands.visibleTo(env.user)).find((c) => c.node === node);
+    const command = (await commands.visibleTo(env.user, target.kind === "room" ? "room" : "gateway")).find(
+      (c) => c.node === node,
+    );
     if (!command) throw new StanzaError("item-not-found");
-    return discoInfoResult([{ category: "automation", type: "command-node", name: command.name }], [NS.commands, NS.dataForms], node);
+    return discoInfoResult(
+      [{ category: "automation", type: "command-node", name: command.name }],
+      [NS.commands, NS.dataForms],
+      node,
+    );
   }
   const caps = gw.adapter.capabilities;
   if (target.kind === "gateway") {
-    const features: string[] = [NS.discoInfo, NS.discoItems, NS.ping, NS.version, NS.time, NS.register, NS.gateway, NS.commands];
+    const features: string[] = [
+      NS.discoInfo,
+      NS.discoItems,
+      NS.ping,
+      NS.version,
+      NS.time,
+      NS.register,
+      NS.gateway,
+      NS.commands,
+    ];
     if (hasCapability(caps, "rooms")) features.push(NS.muc);
-    return discoInfoResult([{ category: "gateway", type: gw.gatewayType, name: gw.name }, ...(hasCapability(caps, "rooms") ? [{ category: "conference", type: "text", name: gw.name }] : [])], features);
+    return discoInfoResult(
+      [
+        { category: "gateway", type: gw.gatewayType, name: gw.name },
+        ...(hasCapability(caps, "rooms") ? [{ category: "conference", type: "text", name: gw.name }] : []),
+      ],
+      features,
+    );
   }
   if (target.kind === "room") {
-    const features = [NS.discoInfo, NS.muc, "muc_open", "muc_semianonymous", "muc_unmoderated", "muc_unsecured", NS.ping, NS.mam];
+    const features = [
+      NS.discoInfo,
+      NS.muc,
+      "muc_open",
+      "muc_semianonymous",
+      "muc_unmoderated",
+      "muc_unsecured",
+      NS.ping,
+      NS.mam,
+      NS.commands,
+    ];
     return discoInfoResult([{ category: "conference", type: "text", name: target.id }], features);
   }
   const features: string[] = [NS.discoInfo, NS.ping, NS.chatStates];
@@ -89,11 +150,21 @@ async function discoInfo(payload: Element, env: Envelope, target: Target, { gw, 
   return discoInfoResult([{ category: "client", type: "pc", name: target.id }], features);
 }
 
-async function discoItems(payload: Element, env: Envelope, target: Target, { gw, users, commands }: HandlerDeps): Promise<Element> {
+async function discoItems(
+  payload: Element,
+  env: Envelope,
+  target: Target,
+  { gw, users, commands }: HandlerDeps,
+): Promise<Element> {
   const node = payload.attrs.node;
   if (node === NS.commands) {
-    const list = target.kind === "gateway" ? await commands.visibleTo(env.user) : [];
-    return discoItemsResult(list.map((c) => ({ jid: gw.domain, node: c.node, name: c.name })), node);
+    if (target.kind === "direct") return discoItemsResult([], node);
+    const list = await commands.visibleTo(env.user, target.kind);
+    const jid = target.kind === "room" ? gw.addressing.roomJid(target.id) : gw.domain;
+    return discoItemsResult(
+      list.map((c) => ({ jid, node: c.node, name: c.name })),
+      node,
+    );
   }
   if (target.kind !== "gateway" || node) return discoItemsResult([], node);
   // The rooms this user is in: what a client shows when browsing the gateway.
@@ -106,13 +177,27 @@ function requireGateway(target: Target): void {
   if (target.kind !== "gateway") throw new StanzaError("service-unavailable");
 }
 
-async function registerGet(_payload: Element, env: Envelope, target: Target, { gw }: HandlerDeps): Promise<Element> {
+async function registerGet(
+  _payload: Element,
+  env: Envelope,
+  target: Target,
+  { gw }: HandlerDeps,
+): Promise<Element> {
   requireGateway(target);
   const current = await gw.store.registrations.load(gw.domain, env.user);
-  return registrationQuery({ instructions: gw.adapter.registration.instructions, form: registrationForm(gw, current?.values ?? null), registered: current !== null });
+  return registrationQuery({
+    instructions: gw.adapter.registration.instructions,
+    form: registrationForm(gw, current?.values ?? null),
+    registered: current !== null,
+  });
 }
 
-async function registerSet(payload: Element, env: Envelope, target: Target, { users }: HandlerDeps): Promise<null> {
+async function registerSet(
+  payload: Element,
+  env: Envelope,
+  target: Target,
+  { users }: HandlerDeps,
+): Promise<null> {
   requireGateway(target);
   const request = parseRegistrationRequest(payload);
   if (request.kind === "invalid") throw new StanzaError("bad-request", request.reason);
@@ -124,26 +209,113 @@ async function registerSet(payload: Element, env: Envelope, target: Target, { us
   return null;
 }
 
-async function gatewayGet(_payload: Element, _env: Envelope, target: Target, { gw }: HandlerDeps): Promise<Element> {
+async function gatewayGet(
+  _payload: Element,
+  _env: Envelope,
+  target: Target,
+  { gw }: HandlerDeps,
+): Promise<Element> {
   requireGateway(target);
   const prompt = gw.adapter.gatewayPrompt;
   if (!prompt) throw new StanzaError("feature-not-implemented");
   return xml("query", { xmlns: NS.gateway }, xml("desc", {}, prompt.desc), xml("prompt", {}, prompt.prompt));
 }
 
-async function gatewaySet(payload: Element, _env: Envelope, target: Target, { gw }: HandlerDeps): Promise<Element> {
+async function gatewaySet(
+  payload: Element,
+  _env: Envelope,
+  target: Target,
+  { gw }: HandlerDeps,
+): Promise<Element> {
   requireGateway(target);
   const prompt = gw.adapter.gatewayPrompt;
   if (!prompt) throw new StanzaError("feature-not-implemented");
   const input = payload.getChildText("prompt") ?? "";
-  if (input.length === 0 || input.length > 1024) throw new StanzaError("bad-request", "give the contact's legacy id");
+  if (input.length === 0 || input.length > 1024)
+    throw new StanzaError("bad-request", "give the contact's legacy id");
   const id = prompt.toLegacyId(input);
   if (id === null) throw new StanzaError("item-not-found", `"${input}" is not a valid address on ${gw.name}`);
   return xml("query", { xmlns: NS.gateway }, xml("jid", {}, `${escapeLocal(id)}@${gw.domain}`));
 }
 
-async function commandsSet(payload: Element, env: Envelope, _target: Target, { commands }: HandlerDeps): Promise<Element> {
+async function commandsSet(
+  payload: Element,
+  env: Envelope,
+  target: Target,
+  { commands }: HandlerDeps,
+): Promise<Element> {
   const request = parseCommandRequest(payload);
-  if (!request) throw new StanzaError("bad-request", "unknown action", "modify", commandErrorCondition("malformed-action"));
-  return commands.execute(env.user, request);
+  if (!request)
+    throw new StanzaError(
+      "bad-request",
+      "unknown action",
+      "modify",
+      commandErrorCondition("malformed-action"),
+    );
+  if (target.kind === "direct") throw new StanzaError("item-not-found", "no commands here");
+  return commands.execute(
+    env.user,
+    request,
+    target.kind === "room" ? { kind: "room", id: target.id } : undefined,
+  );
+}
+
+async function mamFormGet(_payload: Element, _env: Envelope, target: Target): Promise<Element> {
+  if (target.kind !== "room") throw new StanzaError("service-unavailable");
+  return xml("query", { xmlns: NS.mam }, renderForm(mamQueryForm, "form"));
+}
+
+/**
+ * XEP-0313 on a room JID: the user's own archive of that room (what their puppet saw), sent as
+ * result messages to the querying resource, then the `<fin/>`.
+ */
+async function mamQuerySet(
+  payload: Element,
+  env: Envelope,
+  target: Target,
+  { gw }: HandlerDeps,
+): Promise<Element> {
+  if (target.kind !== "room") throw new StanzaError("service-unavailable");
+  const query = parseMamQuery(payload);
+  if ("error" in query) throw new StanzaError("bad-request", query.error);
+  const roomJid = gw.addressing.roomJid(target.id);
+  const archive = gw.store.userArchive(gw.domain, env.user, target.id);
+  let page: Awaited<ReturnType<typeof archive.query>>;
+  try {
+    page = await archive.query({
+      start: query.start,
+      end: query.end,
+      after: query.after,
+      before: query.before,
+      max: query.max,
+    });
+  } catch (err) {
+    if (err instanceof InvalidArchiveIdError) throw new StanzaError("item-not-found", "no such archive id");
+    throw err;
+  }
+  const to = env.stanza.attrs.from ?? env.user;
+  const items = query.with ? page.items.filter((i) => `${roomJid}/${i.from}` === query.with) : page.items;
+  for (const item of items) {
+    // Bodies are archived as shown (actions already carry their "/me ").
+    const body = item.body;
+    await gw.send(
+      mamResultMessage({
+        to,
+        from: roomJid,
+        queryId: query.queryId,
+        archiveId: item.archiveId,
+        stamp: new Date(item.timestamp),
+        message: xml(
+          "message",
+          { type: "groupchat", from: `${roomJid}/${item.from}`, id: item.stanzaId },
+          xml("body", {}, body),
+        ),
+      }),
+    );
+  }
+  return mamFin({
+    complete: page.complete,
+    first: page.items[0]?.archiveId,
+    last: page.items.at(-1)?.archiveId,
+  });
 }

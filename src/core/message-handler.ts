@@ -24,18 +24,33 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
     // A bounce from the user's server: that resource is gone. Never answered (loop guard).
     const user = users.existing(env.user);
     if (user && env.from.resource) await user.forgetResource(`${env.user}/${env.from.resource}`);
-    logOutcome(gw.log, { direction: "to-network", what: "message-error", user: env.user, result: "ignored", reason: "bounce" });
+    logOutcome(gw.log, {
+      direction: "to-network",
+      what: "message-error",
+      user: env.user,
+      result: "ignored",
+      reason: "bounce",
+    });
     return;
   }
   const target = gw.addressing.target(env.to);
   if (target.kind === "gateway") {
-    logOutcome(gw.log, { direction: "to-network", what: "message", user: env.user, result: "ignored", reason: "message to the gateway itself" });
+    logOutcome(gw.log, {
+      direction: "to-network",
+      what: "message",
+      user: env.user,
+      result: "ignored",
+      reason: "message to the gateway itself",
+    });
     return;
   }
   users.requireAllowed(env.user);
   const body = firstBody(stanza);
   if (body !== undefined && Buffer.byteLength(body, "utf8") > gw.config.limits.maxBodyBytes) {
-    throw new StanzaError("not-acceptable", `the message is longer than ${gw.config.limits.maxBodyBytes} bytes`);
+    throw new StanzaError(
+      "not-acceptable",
+      `the message is longer than ${gw.config.limits.maxBodyBytes} bytes`,
+    );
   }
 
   let conversation: ConversationRef;
@@ -46,19 +61,28 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
     if (target.nick) {
       // XEP-0045 §7.5: a private message to an occupant goes to them directly when the network allows.
       const occupant = room?.occupants.get(target.nick);
-      if (!room || !room.resources.has(resource)) throw new StanzaError("not-acceptable", "join the room first");
+      if (!room?.resources.has(resource)) throw new StanzaError("not-acceptable", "join the room first");
       if (!occupant?.contactId) throw new StanzaError("item-not-found", `${target.nick} is not in the room`);
       conversation = { kind: "direct", id: occupant.contactId };
     } else {
-      if (!room || !room.resources.has(resource)) throw new StanzaError("not-acceptable", "you are not in this room; join it first");
-      if (type !== "groupchat") throw new StanzaError("bad-request", "messages to a room must be of type groupchat");
+      if (!room?.resources.has(resource))
+        throw new StanzaError("not-acceptable", "you are not in this room; join it first");
+      if (type !== "groupchat")
+        throw new StanzaError("bad-request", "messages to a room must be of type groupchat");
       conversation = { kind: "room", id: target.id };
       const subject = stanza.getChild("subject");
       if (subject && body === undefined) {
         const session = await user.open();
-        if (!session.setTopic || !hasCapability(gw.adapter.capabilities, "topic")) throw new StanzaError("forbidden", "this network does not let you change the subject");
+        if (!session.setTopic || !hasCapability(gw.adapter.capabilities, "topic"))
+          throw new StanzaError("forbidden", "this network does not let you change the subject");
         await callAdapter(() => session.setTopic!(target.id, subject.getText()));
-        logOutcome(gw.log, { direction: "to-network", what: "subject", user: env.user, conversation: target.id, result: "delivered" });
+        logOutcome(gw.log, {
+          direction: "to-network",
+          what: "subject",
+          user: env.user,
+          conversation: target.id,
+          result: "delivered",
+        });
         return;
       }
     }
@@ -67,28 +91,123 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
   }
 
   const session = await user.open();
+  const caps = gw.adapter.capabilities;
+  /** The legacy id of a message the user refers to; unknown ids (or another user's) are not found. */
+  const legacyIdOf = async (stanzaId: string | undefined): Promise<string> => {
+    const legacyId = stanzaId
+      ? await gw.store.idMap.legacyIdFor(gw.domain, env.user, conversation.id, stanzaId)
+      : null;
+    if (!legacyId) throw new StanzaError("item-not-found", "the message referred to is unknown");
+    return legacyId;
+  };
+  const retract = stanza.getChild("retract", NS.retract);
+  if (retract) {
+    if (!session.retractMessage || !hasCapability(caps, "retractions"))
+      throw new StanzaError("feature-not-implemented", "this network does not support retractions");
+    const target = await legacyIdOf(retract.attrs.id);
+    await callAdapter(() => session.retractMessage!(conversation, target));
+    logOutcome(gw.log, {
+      direction: "to-network",
+      what: "retraction",
+      user: env.user,
+      conversation: conversation.id,
+      result: "delivered",
+    });
+    return;
+  }
+  const reactions = stanza.getChild("reactions", NS.reactions);
+  if (reactions) {
+    if (!session.react || !hasCapability(caps, "reactions"))
+      throw new StanzaError("feature-not-implemented", "this network does not support reactions");
+    const target = await legacyIdOf(reactions.attrs.id);
+    const emojis = reactions
+      .getChildren("reaction")
+      .map((r) => r.getText())
+      .filter((e) => e.length > 0 && e.length <= 32)
+      .slice(0, 20);
+    await callAdapter(() => session.react!(conversation, target, emojis));
+    logOutcome(gw.log, {
+      direction: "to-network",
+      what: "reactions",
+      user: env.user,
+      conversation: conversation.id,
+      result: "delivered",
+    });
+    return;
+  }
   if (body === undefined) {
     const state = CHAT_STATES.find((s) => stanza.getChild(s, NS.chatStates));
     if (state && session.setTyping && hasCapability(gw.adapter.capabilities, "typing")) {
-      await callAdapter(() => session.setTyping!(conversation, state === "composing" ? "composing" : state === "paused" ? "paused" : "active"));
+      await callAdapter(() =>
+        session.setTyping!(
+          conversation,
+          state === "composing" ? "composing" : state === "paused" ? "paused" : "active",
+        ),
+      );
     }
-    logOutcome(gw.log, { direction: "to-network", what: "message", user: env.user, result: "ignored", reason: "no body" });
+    logOutcome(gw.log, {
+      direction: "to-network",
+      what: "message",
+      user: env.user,
+      result: "ignored",
+      reason: "no body",
+    });
     return;
   }
   const clientId = stanza.getChild("origin-id", NS.stanzaId)?.attrs.id ?? stanza.attrs.id ?? "";
   const replace = stanza.getChild("replace", NS.correction);
   if (replace) {
-    if (!session.editMessage || !hasCapability(gw.adapter.capabilities, "edits")) throw new StanzaError("feature-not-implemented", "this network does not support corrections");
-    const legacyId = await gw.store.idMap.legacyIdFor(gw.domain, env.user, conversation.id, replace.attrs.id ?? "");
+    if (!session.editMessage || !hasCapability(gw.adapter.capabilities, "edits"))
+      throw new StanzaError("feature-not-implemented", "this network does not support corrections");
+    const legacyId = await gw.store.idMap.legacyIdFor(
+      gw.domain,
+      env.user,
+      conversation.id,
+      replace.attrs.id ?? "",
+    );
     if (!legacyId) throw new StanzaError("item-not-found", "the corrected message is unknown");
     await callAdapter(() => session.editMessage!(conversation, legacyId, xmppToStyled(body)));
     return;
   }
-  const isAction = body.startsWith("/me ");
-  const text = xmppToStyled(isAction ? body.slice(4) : body);
-  const receipt = await callAdapter(() => session.sendMessage({ conversation, kind: isAction ? "action" : "normal", text, clientId }));
-  if (receipt.id && clientId) await gw.store.idMap.remember(gw.domain, env.user, conversation.id, receipt.id, clientId);
-  logOutcome(gw.log, { direction: "to-network", what: "message", user: env.user, conversation: conversation.id, result: "delivered" });
+  // XEP-0461 reply: the referenced message, and the quote fallback (XEP-0428) cut from the body.
+  let replyTo: string | undefined;
+  let ownText = body;
+  const reply = stanza.getChild("reply", NS.reply);
+  if (reply && hasCapability(caps, "replies")) {
+    replyTo = await legacyIdOf(reply.attrs.id);
+    ownText = withoutFallback(stanza, body, NS.reply);
+  }
+  const isAction = ownText.startsWith("/me ");
+  const text = xmppToStyled(isAction ? ownText.slice(4) : ownText);
+  const receipt = await callAdapter(() =>
+    session.sendMessage({ conversation, kind: isAction ? "action" : "normal", text, clientId, replyTo }),
+  );
+  if (receipt.id && clientId)
+    await gw.store.idMap.remember(gw.domain, env.user, conversation.id, receipt.id, clientId);
+  logOutcome(gw.log, {
+    direction: "to-network",
+    what: "message",
+    user: env.user,
+    conversation: conversation.id,
+    result: "delivered",
+  });
+}
+
+/**
+ * The body without the part XEP-0428 marks as a fallback for `forNs` (e.g. the quoted text of a
+ * reply), so a network that shows replies natively does not get the quote twice.
+ */
+function withoutFallback(stanza: Element, body: string, forNs: string): string {
+  const fallback = stanza.getChildren("fallback", NS.fallback).find((f) => f.attrs.for === forNs);
+  const range = fallback?.getChild("body");
+  if (!range) return body;
+  // Offsets count Unicode code points (XEP-0426), not UTF-16 units.
+  const points = [...body];
+  const start = Number(range.attrs.start ?? 0);
+  const end = Number(range.attrs.end ?? points.length);
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > points.length)
+    return body;
+  return (points.slice(0, start).join("") + points.slice(end).join("")).trimStart();
 }
 
 /** The first `<body/>` without xml:lang or in English; later ones are ignored (bounded cost). */
@@ -104,7 +223,8 @@ export async function callAdapter<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    if (err instanceof AdapterError) throw new StanzaError(err.condition, err.message, err.retryable ? "wait" : undefined);
+    if (err instanceof AdapterError)
+      throw new StanzaError(err.condition, err.message, err.retryable ? "wait" : undefined);
     throw err;
   }
 }

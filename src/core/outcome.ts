@@ -20,5 +20,8 @@ export interface Outcome {
 
 export function logOutcome(log: Logger, outcome: Outcome): void {
   const level = outcome.result === "failed" ? "warn" : outcome.result === "ignored" ? "debug" : "info";
-  log[level]({ outcome: outcome.result, ...outcome }, `${outcome.direction} ${outcome.what} ${outcome.result}`);
+  log[level](
+    { outcome: outcome.result, ...outcome },
+    `${outcome.direction} ${outcome.what} ${outcome.result}`,
+  );
 }

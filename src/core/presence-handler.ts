@@ -11,15 +11,31 @@ import type { Envelope } from "./gateway.ts";
 import type { HandlerDeps } from "./handler-deps.ts";
 import { callAdapter } from "./message-handler.ts";
 import { logOutcome } from "./outcome.ts";
+import type { UserSession } from "./user-session.ts";
 
-const KNOWN_TYPES = new Set(["available", "unavailable", "subscribe", "subscribed", "unsubscribe", "unsubscribed", "probe", "error"]);
+const KNOWN_TYPES = new Set([
+  "available",
+  "unavailable",
+  "subscribe",
+  "subscribed",
+  "unsubscribe",
+  "unsubscribed",
+  "probe",
+  "error",
+]);
 
 export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<void> {
   const { stanza } = env;
   const { gw, users } = deps;
   const type = stanza.attrs.type ?? "available";
   if (!KNOWN_TYPES.has(type)) {
-    logOutcome(gw.log, { direction: "to-network", what: "presence", user: env.user, result: "ignored", reason: `unknown type ${type}` });
+    logOutcome(gw.log, {
+      direction: "to-network",
+      what: "presence",
+      user: env.user,
+      result: "ignored",
+      reason: `unknown type ${type}`,
+    });
     return;
   }
   const resource = `${env.user}/${env.from.resource}`;
@@ -49,17 +65,25 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
   if (target.kind === "gateway") {
     if (type === "probe") {
       const user = users.existing(env.user);
-      gw.sendQuietly(user ? user.gatewayPresence(to) : xml("presence", { from: gw.domain, to, type: "unavailable" }));
+      gw.sendQuietly(
+        user ? user.gatewayPresence(to) : xml("presence", { from: gw.domain, to, type: "unavailable" }),
+      );
       return;
     }
     if (!users.isAllowed(env.user) || !env.from.resource) return;
     if (type === "available") {
-      let user;
+      let user: UserSession;
       try {
         user = await users.obtain(env.user);
       } catch (err) {
         if (err instanceof StanzaError && err.condition === "registration-required") {
-          logOutcome(gw.log, { direction: "to-network", what: "presence", user: env.user, result: "ignored", reason: "not registered" });
+          logOutcome(gw.log, {
+            direction: "to-network",
+            what: "presence",
+            user: env.user,
+            result: "ignored",
+            reason: "not registered",
+          });
           return;
         }
         throw err;
@@ -89,7 +113,8 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
   if (target.kind === "room") {
     if (type === "probe") return;
     users.requireAllowed(env.user);
-    if (!hasCapability(gw.adapter.capabilities, "rooms")) throw new StanzaError("feature-not-implemented", "this network has no rooms");
+    if (!hasCapability(gw.adapter.capabilities, "rooms"))
+      throw new StanzaError("feature-not-implemented", "this network has no rooms");
     if (type === "unavailable") {
       const user = users.existing(env.user);
       if (user) {
@@ -104,22 +129,28 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
     if (room?.resources.has(resource) && room.nick !== target.nick) {
       // XEP-0045 §7.6: available presence with a new nick from an occupant = nick change.
       const session = await user.open();
-      if (!session.changeNick || !hasCapability(gw.adapter.capabilities, "nickChange")) throw new StanzaError("not-acceptable", "this network does not allow nick changes");
+      if (!session.changeNick || !hasCapability(gw.adapter.capabilities, "nickChange"))
+        throw new StanzaError("not-acceptable", "this network does not allow nick changes");
       await callAdapter(() => session.changeNick!(target.nick, target.id));
       return;
     }
     const request = parseJoinRequest(stanza);
     try {
-      await callAdapter(() => user.join(resource, target.id, target.nick, { password: request.password, history: request.history }));
+      await callAdapter(() =>
+        user.join(resource, target.id, target.nick, { password: request.password, history: request.history }),
+      );
     } catch (err) {
+      // XEP-0045 §7.2.6+: the caller answers a failed join with an error presence from the room.
       await users.releaseIfUnused(user);
-      if (err instanceof StanzaError) {
-        // XEP-0045 §7.2.6+: a failed join is answered with an error presence from the room.
-        throw err;
-      }
       throw err;
     }
-    logOutcome(gw.log, { direction: "to-network", what: "join", user: env.user, conversation: target.id, result: "delivered" });
+    logOutcome(gw.log, {
+      direction: "to-network",
+      what: "join",
+      user: env.user,
+      conversation: target.id,
+      result: "delivered",
+    });
     return;
   }
 

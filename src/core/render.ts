@@ -15,7 +15,12 @@ import { styledToXmpp } from "../xmpp/styling.ts";
  * A stanza id that is the same every time the same legacy message is relayed, so a replay after a
  * crash can be recognised as a duplicate by anyone keeping ids; random when there is no legacy id.
  */
-export function stanzaIdFor(parts: { gateway: string; user: string; conversation: string; legacyId?: string }): string {
+export function stanzaIdFor(parts: {
+  gateway: string;
+  user: string;
+  conversation: string;
+  legacyId?: string;
+}): string {
   if (!parts.legacyId) return randomUUID();
   const hash = createHash("sha256")
     .update(`${parts.gateway}\u0000${parts.user}\u0000${parts.conversation}\u0000${parts.legacyId}`)
@@ -43,6 +48,8 @@ export interface ChatMessageOptions {
   attachments?: Attachment[];
   /** XEP-0334: ask the user's server to archive and carbon-copy it. */
   store?: boolean;
+  /** XEP-0461: the stanza id of the message this one answers. */
+  replyTo?: string;
 }
 
 export function chatMessage(o: ChatMessageOptions): Element {
@@ -56,14 +63,31 @@ export function chatMessage(o: ChatMessageOptions): Element {
     firstUrl ? xml("x", { xmlns: NS.oob }, xml("url", {}, firstUrl)) : null,
     o.timestamp && o.delayFrom ? delayElement(o.timestamp, o.delayFrom) : null,
     o.store ? xml("store", { xmlns: NS.hints }) : null,
+    o.replyTo ? xml("reply", { xmlns: NS.reply, id: o.replyTo }) : null,
   );
 }
 
-export function chatStateMessage(from: string, to: string, type: "chat" | "groupchat", state: string): Element {
-  return xml("message", { from, to, type, id: randomUUID() }, xml(state, { xmlns: NS.chatStates }), xml("no-store", { xmlns: NS.hints }));
+export function chatStateMessage(
+  from: string,
+  to: string,
+  type: "chat" | "groupchat",
+  state: string,
+): Element {
+  return xml(
+    "message",
+    { from, to, type, id: randomUUID() },
+    xml(state, { xmlns: NS.chatStates }),
+    xml("no-store", { xmlns: NS.hints }),
+  );
 }
 
-export function correctionMessage(o: { from: string; to: string; type: "chat" | "groupchat"; replaces: string; body: string }): Element {
+export function correctionMessage(o: {
+  from: string;
+  to: string;
+  type: "chat" | "groupchat";
+  replaces: string;
+  body: string;
+}): Element {
   return xml(
     "message",
     { from: o.from, to: o.to, type: o.type, id: randomUUID() },
@@ -72,18 +96,33 @@ export function correctionMessage(o: { from: string; to: string; type: "chat" | 
   );
 }
 
-export function retractionMessage(o: { from: string; to: string; type: "chat" | "groupchat"; target: string }): Element {
+export function retractionMessage(o: {
+  from: string;
+  to: string;
+  type: "chat" | "groupchat";
+  target: string;
+}): Element {
   return xml(
     "message",
     { from: o.from, to: o.to, type: o.type, id: randomUUID() },
     xml("retract", { xmlns: NS.retract, id: o.target }),
     xml("fallback", { xmlns: NS.fallback, for: NS.retract }),
-    xml("body", {}, "This person attempted to retract a previous message, but it's unsupported by your client."),
+    xml(
+      "body",
+      {},
+      "This person attempted to retract a previous message, but it's unsupported by your client.",
+    ),
     xml("store", { xmlns: NS.hints }),
   );
 }
 
-export function reactionsMessage(o: { from: string; to: string; type: "chat" | "groupchat"; target: string; emojis: string[] }): Element {
+export function reactionsMessage(o: {
+  from: string;
+  to: string;
+  type: "chat" | "groupchat";
+  target: string;
+  emojis: string[];
+}): Element {
   return xml(
     "message",
     { from: o.from, to: o.to, type: o.type, id: randomUUID() },

@@ -88,11 +88,18 @@ export class UserSession {
     this.session = null;
     if (opts.notifyRooms) {
       for (const room of this.rooms.values()) {
-        for (const resource of room.resources) this.sendSelfUnavailable(room, resource, [MucStatus.removedShutdown], reason);
+        for (const resource of room.resources)
+          this.sendSelfUnavailable(room, resource, [MucStatus.removedShutdown], reason);
       }
     }
     for (const resource of this.resources) {
-      this.gw.sendQuietly(xml("presence", { from: this.gw.domain, to: resource, type: "unavailable" }, xml("status", {}, reason)));
+      this.gw.sendQuietly(
+        xml(
+          "presence",
+          { from: this.gw.domain, to: resource, type: "unavailable" },
+          xml("status", {}, reason),
+        ),
+      );
     }
     if (session) await session.close(reason);
   }
@@ -136,7 +143,12 @@ export class UserSession {
   // ---------------------------------------------------------------- MUC, from the user
 
   /** A resource joins a room (or re-sends presence to it). Sends the full join to that resource. */
-  async join(resource: string, roomId: LegacyId, nick: string, opts: { password?: string; history?: HistoryRequest }): Promise<void> {
+  async join(
+    resource: string,
+    roomId: LegacyId,
+    nick: string,
+    opts: { password?: string; history?: HistoryRequest },
+  ): Promise<void> {
     const session = await this.open();
     if (!session.joinRoom) throw new Error("joinRoom missing although rooms are supported");
     let room = this.rooms.get(roomId);
@@ -161,7 +173,11 @@ export class UserSession {
       if (occupant.nick === room.nick) continue;
       this.gw.sendQuietly(this.occupantPresenceFor(room, occupant, resource));
     }
-    const self = room.occupants.get(room.nick) ?? { nick: room.nick, role: "participant", affiliation: "none" };
+    const self = room.occupants.get(room.nick) ?? {
+      nick: room.nick,
+      role: "participant",
+      affiliation: "none",
+    };
     const statuses: string[] = [MucStatus.selfPresence];
     if (room.nick !== nick) statuses.push(MucStatus.nickAssigned);
     await this.gw.send(
@@ -189,7 +205,7 @@ export class UserSession {
   /** A resource leaves. The network side is left when no resource remains and it is not persistent. */
   async leave(resource: string, roomId: LegacyId, status?: string): Promise<void> {
     const room = this.rooms.get(roomId);
-    if (!room || !room.resources.has(resource)) return;
+    if (!room?.resources.has(resource)) return;
     room.resources.delete(resource);
     this.sendSelfUnavailable(room, resource, [], status);
     if (!room.wanted) {
@@ -218,11 +234,16 @@ export class UserSession {
     await this.saveRooms();
   }
 
-  private async sendHistory(room: RoomState, resource: string, request: HistoryRequest | undefined): Promise<void> {
+  private async sendHistory(
+    room: RoomState,
+    resource: string,
+    request: HistoryRequest | undefined,
+  ): Promise<void> {
     const max = request?.maxStanzas ?? DEFAULT_HISTORY;
     if (max === 0 || request?.maxChars === 0) return;
     const since =
-      request?.since ?? (request?.seconds !== undefined ? new Date(Date.now() - request.seconds * 1000) : undefined);
+      request?.since ??
+      (request?.seconds !== undefined ? new Date(Date.now() - request.seconds * 1000) : undefined);
     const entries = await this.archive(room.id).recent({ limit: max, since });
     const roomJid = this.gw.addressing.roomJid(room.id);
     for (const entry of entries) {
@@ -257,7 +278,12 @@ export class UserSession {
     );
   }
 
-  private occupantPresenceFor(room: RoomState, occupant: Occupant, to: string, extra: Partial<Parameters<typeof occupantPresence>[0]> = {}) {
+  private occupantPresenceFor(
+    room: RoomState,
+    occupant: Occupant,
+    to: string,
+    extra: Partial<Parameters<typeof occupantPresence>[0]> = {},
+  ) {
     return occupantPresence({
       from: this.gw.addressing.occupantJid(room.id, occupant.nick),
       to,
@@ -288,7 +314,8 @@ export class UserSession {
         if (!room) return this.ignored("room.topic", event.room, "room not joined");
         room.topic = { text: event.topic, by: event.by };
         const from = event.by ? addressing.occupantJid(event.room, event.by) : addressing.roomJid(event.room);
-        for (const r of room.resources) await this.gw.send(subjectMessage(from, r, event.topic, `subject-${Date.now()}`));
+        for (const r of room.resources)
+          await this.gw.send(subjectMessage(from, r, event.topic, `subject-${Date.now()}`));
         return;
       }
       case "session.state":
@@ -300,30 +327,69 @@ export class UserSession {
           // A notice about a room comes from the room itself, to the resources in it.
           const roomJid = addressing.roomJid(conversation.id);
           for (const r of room?.resources ?? []) {
-            await this.gw.send(chatMessage({ from: roomJid, to: r, type: "groupchat", id: stanzaIdFor({ gateway: domain, user: this.user, conversation: conversation.id }), body: event.text }));
+            await this.gw.send(
+              chatMessage({
+                from: roomJid,
+                to: r,
+                type: "groupchat",
+                id: stanzaIdFor({ gateway: domain, user: this.user, conversation: conversation.id }),
+                body: event.text,
+              }),
+            );
           }
           if (room?.resources.size) return;
         }
         const from = conversation?.kind === "direct" ? addressing.jidOf(conversation) : domain;
-        await this.gw.send(chatMessage({ from, to: this.user, type: "chat", id: stanzaIdFor({ gateway: domain, user: this.user, conversation: "notice" }), body: event.text }));
+        await this.gw.send(
+          chatMessage({
+            from,
+            to: this.user,
+            type: "chat",
+            id: stanzaIdFor({ gateway: domain, user: this.user, conversation: "notice" }),
+            body: event.text,
+          }),
+        );
         return;
       }
       case "typing": {
         if (event.from.self) return;
         const { from, to } = this.routeFor(event.conversation, event.from.nick);
-        for (const target of to) await this.gw.send(chatStateMessage(from, target, event.conversation.kind === "room" ? "groupchat" : "chat", event.state));
+        for (const target of to)
+          await this.gw.send(
+            chatStateMessage(
+              from,
+              target,
+              event.conversation.kind === "room" ? "groupchat" : "chat",
+              event.state,
+            ),
+          );
         return;
       }
       case "edit":
       case "retraction":
       case "reaction": {
-        const stanzaId = (await this.gw.store.idMap.stanzaIdFor(domain, this.user, event.conversation.id, event.target)) ?? event.target;
+        const stanzaId =
+          (await this.gw.store.idMap.stanzaIdFor(domain, this.user, event.conversation.id, event.target)) ??
+          event.target;
         const { from, to } = this.routeFor(event.conversation, event.from.nick);
         const type = event.conversation.kind === "room" ? "groupchat" : "chat";
         for (const target of to) {
-          if (event.type === "edit") await this.gw.send(correctionMessage({ from, to: target, type, replaces: stanzaId, body: bodyText("normal", event.text) }));
-          else if (event.type === "retraction") await this.gw.send(retractionMessage({ from, to: target, type, target: stanzaId }));
-          else await this.gw.send(reactionsMessage({ from, to: target, type, target: stanzaId, emojis: event.emojis }));
+          if (event.type === "edit")
+            await this.gw.send(
+              correctionMessage({
+                from,
+                to: target,
+                type,
+                replaces: stanzaId,
+                body: bodyText("normal", event.text),
+              }),
+            );
+          else if (event.type === "retraction")
+            await this.gw.send(retractionMessage({ from, to: target, type, target: stanzaId }));
+          else
+            await this.gw.send(
+              reactionsMessage({ from, to: target, type, target: stanzaId, emojis: event.emojis }),
+            );
         }
         return;
       }
@@ -343,7 +409,11 @@ export class UserSession {
         if (!event.name) return;
         // XEP-0172: the nickname travels with a presence the client stores in its roster view.
         await this.gw.send(
-          xml("presence", { from: addressing.contactJid(event.contact), to: this.user }, xml("nick", { xmlns: NS.nick }, event.name)),
+          xml(
+            "presence",
+            { from: addressing.contactJid(event.contact), to: this.user },
+            xml("nick", { xmlns: NS.nick }, event.name),
+          ),
         );
         return;
       }
@@ -351,7 +421,10 @@ export class UserSession {
   }
 
   /** Where a conversation's stanzas go: a room's resources, or the user's bare JID. */
-  private routeFor(conversation: { kind: "room" | "direct"; id: LegacyId }, nick: string): { from: string; to: string[] } {
+  private routeFor(
+    conversation: { kind: "room" | "direct"; id: LegacyId },
+    nick: string,
+  ): { from: string; to: string[] } {
     const { addressing } = this.gw;
     if (conversation.kind === "room") {
       const room = this.rooms.get(conversation.id);
@@ -364,7 +437,15 @@ export class UserSession {
     const { domain, addressing, store } = this.gw;
     const conv = event.conversation;
     const body = bodyText(event.kind, event.text);
-    const withFiles = event.attachments?.length ? `${body}${body ? "\n" : ""}${event.attachments.map((a) => a.url).filter(Boolean).join("\n")}` : body;
+    const replyTo = event.replyTo
+      ? ((await store.idMap.stanzaIdFor(domain, this.user, conv.id, event.replyTo)) ?? undefined)
+      : undefined;
+    const withFiles = event.attachments?.length
+      ? `${body}${body ? "\n" : ""}${event.attachments
+          .map((a) => a.url)
+          .filter(Boolean)
+          .join("\n")}`
+      : body;
     if (conv.kind === "direct") {
       // The user's own messages in a 1:1 chat reach their other clients as carbons already.
       if (event.from.self) return this.ignored("message", conv.id, "own message (carbons cover it)");
@@ -380,15 +461,24 @@ export class UserSession {
           delayFrom: domain,
           attachments: event.attachments,
           store: true,
+          replyTo,
         }),
       );
       if (event.id) await store.idMap.remember(domain, this.user, conv.id, event.id, id);
-      logOutcome(this.gw.log, { direction: "to-xmpp", what: "message", user: this.user, conversation: conv.id, result: "delivered" });
+      logOutcome(this.gw.log, {
+        direction: "to-xmpp",
+        what: "message",
+        user: this.user,
+        conversation: conv.id,
+        result: "delivered",
+      });
       return;
     }
     const room = this.rooms.get(conv.id);
     if (!room) return this.ignored("message", conv.id, "room not joined");
-    const id = event.echoOf ?? stanzaIdFor({ gateway: domain, user: this.user, conversation: conv.id, legacyId: event.id });
+    const id =
+      event.echoOf ??
+      stanzaIdFor({ gateway: domain, user: this.user, conversation: conv.id, legacyId: event.id });
     const nick = event.from.self ? room.nick : event.from.nick;
     const archiveId = await this.archive(conv.id).append({
       stanzaId: id,
@@ -398,7 +488,12 @@ export class UserSession {
       timestamp: (event.timestamp ?? new Date()).getTime(),
       kind: event.kind === "action" ? "action" : event.kind === "notice" ? "notice" : "message",
     });
-    if (event.id) await store.idMap.remember(domain, this.user, conv.id, event.id, id);
+    if (event.id) {
+      // Clients refer to room messages by the room's stanza-id (XEP-0359) or by the message id:
+      // map both to the legacy id; the message id is remembered last so it wins for legacy → XMPP.
+      await store.idMap.remember(domain, this.user, conv.id, event.id, archiveId);
+      await store.idMap.remember(domain, this.user, conv.id, event.id, id);
+    }
     const roomJid = addressing.roomJid(conv.id);
     for (const resource of room.resources) {
       await this.gw.send(
@@ -412,6 +507,7 @@ export class UserSession {
           delayFrom: roomJid,
           stanzaId: { id: archiveId, by: roomJid },
           attachments: event.attachments,
+          replyTo,
         }),
       );
     }
@@ -436,7 +532,21 @@ export class UserSession {
       this.rooms.set(event.room, room);
       await this.saveRooms();
       const roomJid = this.gw.addressing.roomJid(event.room);
-      await this.gw.send(xml("message", { from: roomJid, to: this.user, id: stanzaIdFor({ gateway: this.gw.domain, user: this.user, conversation: event.room }) }, xml("x", { xmlns: NS.conference, jid: roomJid, reason: "You were joined to this room on the network" })));
+      await this.gw.send(
+        xml(
+          "message",
+          {
+            from: roomJid,
+            to: this.user,
+            id: stanzaIdFor({ gateway: this.gw.domain, user: this.user, conversation: event.room }),
+          },
+          xml("x", {
+            xmlns: NS.conference,
+            jid: roomJid,
+            reason: "You were joined to this room on the network",
+          }),
+        ),
+      );
     }
     if (!room) return this.ignored("room.member", event.room, "room not joined");
     const o = event.occupant;
@@ -457,7 +567,13 @@ export class UserSession {
         room.occupants.delete(o.nick);
         const renamed = { ...o, nick: newNick };
         room.occupants.set(newNick, renamed);
-        await send((to) => this.occupantPresenceFor(room, o, to, { unavailable: true, newNick, statuses: statusesFor([MucStatus.nickChanged]) }));
+        await send((to) =>
+          this.occupantPresenceFor(room, o, to, {
+            unavailable: true,
+            newNick,
+            statuses: statusesFor([MucStatus.nickChanged]),
+          }),
+        );
         if (self) room.nick = newNick;
         await send((to) => this.occupantPresenceFor(room, renamed, to, { statuses: statusesFor([]) }));
         if (self) await this.saveRooms();
@@ -467,9 +583,16 @@ export class UserSession {
       case "kick":
       case "ban": {
         room.occupants.delete(o.nick);
-        const codes = event.change === "kick" ? [MucStatus.kicked] : event.change === "ban" ? [MucStatus.banned] : [];
+        const codes =
+          event.change === "kick" ? [MucStatus.kicked] : event.change === "ban" ? [MucStatus.banned] : [];
         await send((to) =>
-          this.occupantPresenceFor(room, o, to, { unavailable: true, statuses: statusesFor(codes), reason: event.reason, actor: event.actor, status: event.change === "leave" ? event.reason : undefined }),
+          this.occupantPresenceFor(room, o, to, {
+            unavailable: true,
+            statuses: statusesFor(codes),
+            reason: event.reason,
+            actor: event.actor,
+            status: event.change === "leave" ? event.reason : undefined,
+          }),
         );
         if (self) {
           this.rooms.delete(room.id);
@@ -487,7 +610,13 @@ export class UserSession {
     for (const resource of this.resources) this.gw.sendQuietly(this.gatewayPresence(resource));
     if (state === "failed") {
       await this.gw.send(
-        chatMessage({ from: this.gw.domain, to: this.user, type: "chat", id: stanzaIdFor({ gateway: this.gw.domain, user: this.user, conversation: "" }), body: `Connection failed: ${reason ?? "unknown reason"}` }),
+        chatMessage({
+          from: this.gw.domain,
+          to: this.user,
+          type: "chat",
+          id: stanzaIdFor({ gateway: this.gw.domain, user: this.user, conversation: "" }),
+          body: `Connection failed: ${reason ?? "unknown reason"}`,
+        }),
       );
     }
   }
@@ -500,22 +629,50 @@ export class UserSession {
         return xml("presence", { from: domain, to });
       case "connecting":
       case "reconnecting":
-        return xml("presence", { from: domain, to }, xml("show", {}, "xa"), xml("status", {}, this.stateReason ?? `${this.state}…`));
+        return xml(
+          "presence",
+          { from: domain, to },
+          xml("show", {}, "xa"),
+          xml("status", {}, this.stateReason ?? `${this.state}…`),
+        );
       case "failed":
-        return xml("presence", { from: domain, to }, xml("show", {}, "dnd"), xml("status", {}, `Failed: ${this.stateReason ?? "unknown reason"}`));
+        return xml(
+          "presence",
+          { from: domain, to },
+          xml("show", {}, "dnd"),
+          xml("status", {}, `Failed: ${this.stateReason ?? "unknown reason"}`),
+        );
       default:
-        return xml("presence", { from: domain, to, type: "unavailable" }, this.stateReason ? xml("status", {}, this.stateReason) : null);
+        return xml(
+          "presence",
+          { from: domain, to, type: "unavailable" },
+          this.stateReason ? xml("status", {}, this.stateReason) : null,
+        );
     }
   }
 
   private ignored(what: string, conversation: string, reason: string): void {
-    logOutcome(this.gw.log, { direction: "to-xmpp", what, user: this.user, conversation, result: "ignored", reason });
+    logOutcome(this.gw.log, {
+      direction: "to-xmpp",
+      what,
+      user: this.user,
+      conversation,
+      result: "ignored",
+      reason,
+    });
   }
 
   /** Text for the "Status" command. */
   describe(): string {
-    const rooms = [...this.rooms.values()].map((r) => `  ${r.id} as ${r.nick}${r.persistent ? " (persistent)" : ""}, ${r.resources.size} client(s)`);
-    return [`Connection: ${this.state}${this.stateReason ? ` (${this.stateReason})` : ""}`, `Clients online: ${this.resources.size}`, rooms.length ? "Rooms:" : "Rooms: none", ...rooms].join("\n");
+    const rooms = [...this.rooms.values()].map(
+      (r) => `  ${r.id} as ${r.nick}${r.persistent ? " (persistent)" : ""}, ${r.resources.size} client(s)`,
+    );
+    return [
+      `Connection: ${this.state}${this.stateReason ? ` (${this.stateReason})` : ""}`,
+      `Clients online: ${this.resources.size}`,
+      rooms.length ? "Rooms:" : "Rooms: none",
+      ...rooms,
+    ].join("\n");
   }
 }
 

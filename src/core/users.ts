@@ -33,7 +33,10 @@ export class UserDirectory {
   /** Throws `not-allowed` for JIDs outside the allow-list. */
   requireAllowed(bareJid: string): void {
     if (!this.isAllowed(bareJid)) {
-      throw new StanzaError("not-allowed", `users of ${bareJid.split("@")[1] ?? "this server"} may not use this gateway`);
+      throw new StanzaError(
+        "not-allowed",
+        `users of ${bareJid.split("@")[1] ?? "this server"} may not use this gateway`,
+      );
     }
   }
 
@@ -97,25 +100,33 @@ export class UserDirectory {
       const limit = config.limits.registrationsPerHourPerDomain;
       const userDomain = bareJid.slice(bareJid.lastIndexOf("@") + 1);
       const hit = await store.rateLimit.hit(`register:${domain}:${userDomain}`, limit, 3600);
-      if (!hit.allowed) throw new StanzaError("resource-constraint", "too many registrations from your server; try again later", "wait");
+      if (!hit.allowed)
+        throw new StanzaError(
+          "resource-constraint",
+          "too many registrations from your server; try again later",
+          "wait",
+        );
     }
     const values: Record<string, string> = {};
     for (const field of spec.fields) {
       const raw = submitted[field.var];
       const value = Array.isArray(raw) ? raw.join("\n") : (raw ?? "");
-      if (value.length > 4096) throw new StanzaError("not-acceptable", `${field.label ?? field.var} is too long`);
+      if (value.length > 4096)
+        throw new StanzaError("not-acceptable", `${field.label ?? field.var} is too long`);
       if (value === "" && field.secret && previous?.values[field.var]) {
         values[field.var] = previous.values[field.var] ?? "";
         continue;
       }
-      if (value === "" && field.required) throw new StanzaError("not-acceptable", `${field.label ?? field.var} is required`);
+      if (value === "" && field.required)
+        throw new StanzaError("not-acceptable", `${field.label ?? field.var} is required`);
       if (value !== "") values[field.var] = value;
     }
     const result = await spec.validate(values, previous?.values ?? null);
     if (!result.ok) throw new StanzaError("not-acceptable", result.message);
     if (result.identity) {
       const claim = await store.registrations.claimIdentity(domain, result.identity, bareJid);
-      if (claim === "conflict") throw new StanzaError("conflict", "that account is already linked to another XMPP address");
+      if (claim === "conflict")
+        throw new StanzaError("conflict", "that account is already linked to another XMPP address");
     }
     const secretFields = spec.fields.filter((f) => f.secret).map((f) => f.var);
     await store.registrations.save(domain, bareJid, result.values, secretFields);

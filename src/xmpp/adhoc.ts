@@ -42,9 +42,7 @@ export function commandResponse(opts: {
   note?: { type: NoteType; text: string };
 }): Element {
   const actions =
-    opts.status === "executing"
-      ? xml("actions", { execute: "complete" }, xml("complete"))
-      : null;
+    opts.status === "executing" ? xml("actions", { execute: "complete" }, xml("complete")) : null;
   return xml(
     "command",
     { xmlns: NS.commands, node: opts.node, sessionid: opts.sessionId, status: opts.status },
@@ -60,6 +58,8 @@ export function commandForm(form: Form): Element {
 }
 
 /** The XEP-0050 application error conditions. */
-export function commandErrorCondition(name: "bad-action" | "bad-sessionid" | "session-expired" | "malformed-action" | "bad-payload"): Element {
+export function commandErrorCondition(
+  name: "bad-action" | "bad-sessionid" | "session-expired" | "malformed-action" | "bad-payload",
+): Element {
   return xml(name, { xmlns: NS.commands });
 }

@@ -23,12 +23,13 @@ export interface ComponentLinkOptions {
   log: Logger;
 }
 
-export declare interface ComponentLink {
-  on(event: "stanza", listener: (stanza: Element) => void): this;
-  on(event: "online" | "offline", listener: () => void): this;
+interface LinkEvents {
+  stanza: [stanza: Element];
+  online: [];
+  offline: [];
 }
 
-export class ComponentLink extends EventEmitter {
+export class ComponentLink extends EventEmitter<LinkEvents> {
   private entity: Component | null = null;
   private stopped = true;
   private attempt = 0;
@@ -55,7 +56,11 @@ export class ComponentLink extends EventEmitter {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off("online", onOnline);
-        reject(new Error(`XMPP server ${this.options.host}:${this.options.port} not reachable after ${timeoutMs} ms`));
+        reject(
+          new Error(
+            `XMPP server ${this.options.host}:${this.options.port} not reachable after ${timeoutMs} ms`,
+          ),
+        );
       }, timeoutMs);
       const onOnline = () => {
         clearTimeout(timer);
@@ -136,7 +141,10 @@ export class ComponentLink extends EventEmitter {
     });
 
     entity.start().catch((err: unknown) => {
-      log.warn({ err: err instanceof Error ? err.message : String(err), host, port }, "component connect failed");
+      log.warn(
+        { err: err instanceof Error ? err.message : String(err), host, port },
+        "component connect failed",
+      );
       this.onDown(entity);
     });
   }
@@ -210,7 +218,10 @@ export class ComponentLink extends EventEmitter {
       } catch (err) {
         // ltx throws (instead of emitting "error") on an undefined entity such as `&foo;`; left
         // alone, that exception would escape the socket handler and end the process.
-        this.options.log.warn({ err: err instanceof Error ? err.message : String(err) }, "unparsable XML from the XMPP server: closing the stream");
+        this.options.log.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          "unparsable XML from the XMPP server: closing the stream",
+        );
         void entity._streamError("bad-format");
       }
     };

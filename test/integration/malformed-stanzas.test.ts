@@ -44,7 +44,11 @@ gateways:
     "corpus.yaml",
     { adapterSchemas: { test: factory.configSchema } },
   );
-  const started = startPostern(config, { test: factory }, { log: pino({ level: process.env.POSTERN_TEST_LOG ?? "silent" }) });
+  const started = startPostern(
+    config,
+    { test: factory },
+    { log: pino({ level: process.env.POSTERN_TEST_LOG ?? "silent" }) },
+  );
   peer = await server.nextComponent();
   postern = await started;
 }, 60_000);
@@ -66,7 +70,10 @@ function send(raw: string): string {
 async function errorFor(id: string): Promise<string> {
   const el = await peer.waitFor((e) => e.attrs.id === id, `a reply to ${id}`);
   expect(el.attrs.type).toBe("error");
-  const condition = el.getChild("error")?.getChildElements().find((c) => c.getNS() === STANZAS);
+  const condition = el
+    .getChild("error")
+    ?.getChildElements()
+    .find((c) => c.getNS() === STANZAS);
   return condition?.name ?? "none";
 }
 
@@ -79,31 +86,123 @@ async function noReplyTo(id: string): Promise<void> {
 
 describe("corpus A on the component socket", () => {
   it.each([
-    ["message with no to", `<message id='ID' from='${USER}' type='chat'><body>x</body></message>`, "bad-request"],
-    ["to with two @", `<message id='ID' from='${USER}' to='a@@${GW}' type='chat'><body>x</body></message>`, "jid-malformed"],
-    ["to with an empty localpart", `<message id='ID' from='${USER}' to='@${GW}' type='chat'><body>x</body></message>`, "jid-malformed"],
-    ["to with a 3 KB localpart", `<message id='ID' from='${USER}' to='${"a".repeat(3000)}@${GW}' type='chat'><body>x</body></message>`, "jid-malformed"],
-    ["unregistered user writing to a contact", `<message id='ID' from='${USER}' to='carol@${GW}' type='chat'><body>x</body></message>`, "registration-required"],
-    ["user outside the allow-list", `<message id='ID' from='eve@evil.net/r' to='carol@${GW}' type='chat'><body>x</body></message>`, "not-allowed"],
-    ["allow-list matched by prefix", `<message id='ID' from='eve@localhost.evil.net/r' to='carol@${GW}' type='chat'><body>x</body></message>`, "not-allowed"],
+    [
+      "message with no to",
+      `<message id='ID' from='${USER}' type='chat'><body>x</body></message>`,
+      "bad-request",
+    ],
+    [
+      "to with two @",
+      `<message id='ID' from='${USER}' to='a@@${GW}' type='chat'><body>x</body></message>`,
+      "jid-malformed",
+    ],
+    [
+      "to with an empty localpart",
+      `<message id='ID' from='${USER}' to='@${GW}' type='chat'><body>x</body></message>`,
+      "jid-malformed",
+    ],
+    [
+      "to with a 3 KB localpart",
+      `<message id='ID' from='${USER}' to='${"a".repeat(3000)}@${GW}' type='chat'><body>x</body></message>`,
+      "jid-malformed",
+    ],
+    [
+      "unregistered user writing to a contact",
+      `<message id='ID' from='${USER}' to='carol@${GW}' type='chat'><body>x</body></message>`,
+      "registration-required",
+    ],
+    [
+      "user outside the allow-list",
+      `<message id='ID' from='eve@evil.net/r' to='carol@${GW}' type='chat'><body>x</body></message>`,
+      "not-allowed",
+    ],
+    [
+      "allow-list matched by prefix",
+      `<message id='ID' from='eve@localhost.evil.net/r' to='carol@${GW}' type='chat'><body>x</body></message>`,
+      "not-allowed",
+    ],
     ["iq without id", `<iq type='get' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/></iq>`, null],
     ["iq set with no child", `<iq type='set' id='ID' from='${USER}' to='${GW}'/>`, "bad-request"],
-    ["iq get with two children", `<iq type='get' id='ID' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/><ping xmlns='urn:xmpp:ping'/></iq>`, "bad-request"],
-    ["iq get in an unknown namespace", `<iq type='get' id='ID' from='${USER}' to='${GW}'><q xmlns='urn:nothing'/></iq>`, "service-unavailable"],
-    ["iq with a bogus type", `<iq type='bogus' id='ID' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/></iq>`, "bad-request"],
-    ["message of an unknown type is handled as normal", `<message id='ID' from='${USER}' to='carol@${GW}' type='weird'><body>x</body></message>`, "registration-required"],
-    ["MUC join to a room JID with a space", `<presence id='ID' from='${USER}' to='#a\\20b@${GW}/nick'><x xmlns='http://jabber.org/protocol/muc'/></presence>`, "jid-malformed"],
-    ["MUC join to a room JID with a comma", `<presence id='ID' from='${USER}' to='#a,b@${GW}/nick'/>`, "jid-malformed"],
-    ["ad-hoc command with an unknown node", `<iq type='set' id='ID' from='${USER}' to='${GW}'><command xmlns='http://jabber.org/protocol/commands' node='nope'/></iq>`, "item-not-found"],
-    ["ad-hoc command with an unknown session", `<iq type='set' id='ID' from='${USER}' to='${GW}'><command xmlns='http://jabber.org/protocol/commands' node='register' sessionid='zzz' action='next'/></iq>`, "bad-request"],
-    ["ad-hoc command with a bogus action", `<iq type='set' id='ID' from='${USER}' to='${GW}'><command xmlns='http://jabber.org/protocol/commands' node='register' action='explode'/></iq>`, "bad-request"],
-    ["admin command from a server JID", `<iq type='set' id='ID' from='localhost' to='${GW}'><command xmlns='http://jabber.org/protocol/commands' node='status'/></iq>`, "forbidden"],
-    ["registration form with a missing field", `<iq type='set' id='ID' from='${USER}' to='${GW}'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='nick'><value>al</value></field></x></query></iq>`, "not-acceptable"],
-    ["registration with a 10 KB password", `<iq type='set' id='ID' from='${USER}' to='${GW}'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='nick'><value>al</value></field><field var='password'><value>${"p".repeat(10_000)}</value></field></x></query></iq>`, "bad-request"],
-    ["registration form of type form instead of submit", `<iq type='set' id='ID' from='${USER}' to='${GW}'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='form'/></query></iq>`, "bad-request"],
-    ["disco on a JID that names nothing", `<iq type='get' id='ID' from='${USER}' to='UPPER%20CASE@${GW}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`, "jid-malformed"],
-    ["register on a contact JID", `<iq type='get' id='ID' from='${USER}' to='carol@${GW}'><query xmlns='jabber:iq:register'/></iq>`, "service-unavailable"],
-    ["explicit xmlns jabber:client is accepted", `<iq xmlns='jabber:client' type='get' id='ID' from='${USER}' to='carol@${GW}'><query xmlns='jabber:iq:register'/></iq>`, "service-unavailable"],
+    [
+      "iq get with two children",
+      `<iq type='get' id='ID' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/><ping xmlns='urn:xmpp:ping'/></iq>`,
+      "bad-request",
+    ],
+    [
+      "iq get in an unknown namespace",
+      `<iq type='get' id='ID' from='${USER}' to='${GW}'><q xmlns='urn:nothing'/></iq>`,
+      "service-unavailable",
+    ],
+    [
+      "iq with a bogus type",
+      `<iq type='bogus' id='ID' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/></iq>`,
+      "bad-request",
+    ],
+    [
+      "message of an unknown type is handled as normal",
+      `<message id='ID' from='${USER}' to='carol@${GW}' type='weird'><body>x</body></message>`,
+      "registration-required",
+    ],
+    [
+      "MUC join to a room JID with a space",
+      `<presence id='ID' from='${USER}' to='#a\\20b@${GW}/nick'><x xmlns='http://jabber.org/protocol/muc'/></presence>`,
+      "jid-malformed",
+    ],
+    [
+      "MUC join to a room JID with a comma",
+      `<presence id='ID' from='${USER}' to='#a,b@${GW}/nick'/>`,
+      "jid-malformed",
+    ],
+    [
+      "ad-hoc command with an unknown node",
+      `<iq type='set' id='ID' from='${USER}' to='${GW}'><command xmlns='http://jabber.org/protocol/commands' node='nope'/></iq>`,
+      "item-not-found",
+    ],
+    [
+      "ad-hoc command with an unknown session",
+      `<iq type='set' id='ID' from='${USER}' to='${GW}'><command xmlns='http://jabber.org/protocol/commands' node='register' sessionid='zzz' action='next'/></iq>`,
+      "bad-request",
+    ],
+    [
+      "ad-hoc command with a bogus action",
+      `<iq type='set' id='ID' from='${USER}' to='${GW}'><command xmlns='http://jabber.org/protocol/commands' node='register' action='explode'/></iq>`,
+      "bad-request",
+    ],
+    [
+      "admin command from a server JID",
+      `<iq type='set' id='ID' from='localhost' to='${GW}'><command xmlns='http://jabber.org/protocol/commands' node='status'/></iq>`,
+      "forbidden",
+    ],
+    [
+      "registration form with a missing field",
+      `<iq type='set' id='ID' from='${USER}' to='${GW}'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='nick'><value>al</value></field></x></query></iq>`,
+      "not-acceptable",
+    ],
+    [
+      "registration with a 10 KB password",
+      `<iq type='set' id='ID' from='${USER}' to='${GW}'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='nick'><value>al</value></field><field var='password'><value>${"p".repeat(10_000)}</value></field></x></query></iq>`,
+      "bad-request",
+    ],
+    [
+      "registration form of type form instead of submit",
+      `<iq type='set' id='ID' from='${USER}' to='${GW}'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='form'/></query></iq>`,
+      "bad-request",
+    ],
+    [
+      "disco on a JID that names nothing",
+      `<iq type='get' id='ID' from='${USER}' to='UPPER%20CASE@${GW}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`,
+      "jid-malformed",
+    ],
+    [
+      "register on a contact JID",
+      `<iq type='get' id='ID' from='${USER}' to='carol@${GW}'><query xmlns='jabber:iq:register'/></iq>`,
+      "service-unavailable",
+    ],
+    [
+      "explicit xmlns jabber:client is accepted",
+      `<iq xmlns='jabber:client' type='get' id='ID' from='${USER}' to='carol@${GW}'><query xmlns='jabber:iq:register'/></iq>`,
+      "service-unavailable",
+    ],
   ])("%s", async (_name, raw, expected) => {
     const id = send(raw);
     if (expected === null) await noReplyTo(id);
@@ -111,13 +210,22 @@ describe("corpus A on the component socket", () => {
   });
 
   it.each([
-    ["to in a foreign domain", `<message id='ID' from='${USER}' to='x@other.example' type='chat'><body>x</body></message>`],
+    [
+      "to in a foreign domain",
+      `<message id='ID' from='${USER}' to='x@other.example' type='chat'><body>x</body></message>`,
+    ],
     ["no from", `<message id='ID' to='carol@${GW}' type='chat'><body>x</body></message>`],
     ["malformed from", `<message id='ID' from='a@@b' to='carol@${GW}' type='chat'><body>x</body></message>`],
     ["iq result with an unknown id", `<iq type='result' id='ID' from='${USER}' to='${GW}'/>`],
-    ["message of type error (loop guard)", `<message id='ID' type='error' from='${USER}' to='carol@${GW}'><error type='cancel'><item-not-found xmlns='${STANZAS}'/></error></message>`],
+    [
+      "message of type error (loop guard)",
+      `<message id='ID' type='error' from='${USER}' to='carol@${GW}'><error type='cancel'><item-not-found xmlns='${STANZAS}'/></error></message>`,
+    ],
     ["presence of an unknown type", `<presence id='ID' type='weird' from='${USER}' to='${GW}'/>`],
-    ["a comment and a processing instruction", `<!-- hi --><?pi x?><message id='ID' to='x@other.example' from='${USER}'/>`],
+    [
+      "a comment and a processing instruction",
+      `<!-- hi --><?pi x?><message id='ID' to='x@other.example' from='${USER}'/>`,
+    ],
   ])("drops %s without an answer", async (_name, raw) => {
     const id = send(raw);
     await noReplyTo(id);
@@ -126,7 +234,9 @@ describe("corpus A on the component socket", () => {
   it("refuses a body over the limit with not-acceptable and sends nothing to the network", async () => {
     await registerAlice();
     const before = network.sent.length;
-    const id = send(`<message id='ID' from='${USER}' to='carol@${GW}' type='chat'><body>${"x".repeat(2000)}</body></message>`);
+    const id = send(
+      `<message id='ID' from='${USER}' to='carol@${GW}' type='chat'><body>${"x".repeat(2000)}</body></message>`,
+    );
     expect(await errorFor(id)).toBe("not-acceptable");
     expect(network.sent.length).toBe(before);
   });
@@ -134,25 +244,42 @@ describe("corpus A on the component socket", () => {
   it("chooses one body among many", async () => {
     const before = network.sent.length;
     const bodies = Array.from({ length: 500 }, (_, i) => `<body xml:lang='l${i}'>b${i}</body>`).join("");
-    send(`<message id='ID' from='${USER}' to='carol@${GW}' type='chat'><body>first</body>${bodies}</message>`);
+    send(
+      `<message id='ID' from='${USER}' to='carol@${GW}' type='chat'><body>first</body>${bodies}</message>`,
+    );
     const sent = await network.waitForSent(before + 1, "the message with 501 bodies");
     expect(sent[before]?.message.text.text).toBe("first");
   });
 
   it("delivers a multi-byte character split across TCP writes byte-exact", async () => {
     const before = network.sent.length;
-    const bytes = Buffer.from(`<message id='split' from='${USER}' to='carol@${GW}' type='chat'><body>héllo 🎉 мир</body></message>`, "utf8");
+    const bytes = Buffer.from(
+      `<message id='split' from='${USER}' to='carol@${GW}' type='chat'><body>héllo 🎉 мир</body></message>`,
+      "utf8",
+    );
     for (const b of bytes) peer.sendRaw(Buffer.from([b]));
     const sent = await network.waitForSent(before + 1, "the byte-by-byte message");
     expect(sent[before]?.message.text.text).toBe("héllo 🎉 мир");
   });
 
   it.each([
-    ["an undefined entity", "<message id='e1' from='x@localhost/r' to='carol@test.localhost'><body>&foo;</body></message>"],
-    ["a NUL character reference", "<message id='e2' from='x@localhost/r' to='carol@test.localhost'><body>&#0;</body></message>"],
+    [
+      "an undefined entity",
+      "<message id='e1' from='x@localhost/r' to='carol@test.localhost'><body>&foo;</body></message>",
+    ],
+    [
+      "a NUL character reference",
+      "<message id='e2' from='x@localhost/r' to='carol@test.localhost'><body>&#0;</body></message>",
+    ],
     ["invalid UTF-8", Buffer.from([0x3c, 0x6d, 0xc3, 0x28, 0x3e])],
-    ["a DOCTYPE with nested entity declarations (never expanded)", `<message from='${USER}' to='carol@${GW}'><!DOCTYPE x [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;'>]><body>&b;</body></message>`],
-    ["a stanza over the size limit", `<message id='big' from='${USER}' to='carol@${GW}'><body>${"y".repeat(70_000)}</body></message>`],
+    [
+      "a DOCTYPE with nested entity declarations (never expanded)",
+      `<message from='${USER}' to='carol@${GW}'><!DOCTYPE x [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;'>]><body>&b;</body></message>`,
+    ],
+    [
+      "a stanza over the size limit",
+      `<message id='big' from='${USER}' to='carol@${GW}'><body>${"y".repeat(70_000)}</body></message>`,
+    ],
     ["mismatched tags", "<message><body></message>"],
   ])("closes the stream on %s, reconnects, and keeps serving", async (_name, raw) => {
     peer.sendRaw(raw);

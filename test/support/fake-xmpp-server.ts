@@ -37,11 +37,13 @@ export async function startFakeXmppServer(opts: { domain: string; secret: string
     const listeners = new Set<() => void>();
     let authed = false;
     let isClosed = false;
-    const closed = new Promise<void>((resolve) => socket.on("close", () => {
-      isClosed = true;
-      resolve();
-      for (const l of listeners) l();
-    }));
+    const closed = new Promise<void>((resolve) =>
+      socket.on("close", () => {
+        isClosed = true;
+        resolve();
+        for (const l of listeners) l();
+      }),
+    );
     const peer: ComponentPeer = {
       elements,
       sendRaw: (data) => {
@@ -81,7 +83,9 @@ export async function startFakeXmppServer(opts: { domain: string; secret: string
     });
     parser.on("element", (el: Element) => {
       if (!authed) {
-        const expected = createHash("sha1").update(streamId + opts.secret).digest("hex");
+        const expected = createHash("sha1")
+          .update(streamId + opts.secret)
+          .digest("hex");
         if (el.name === "handshake" && el.getText() === expected) {
           authed = true;
           socket.write("<handshake/>");
@@ -89,7 +93,9 @@ export async function startFakeXmppServer(opts: { domain: string; secret: string
           if (resolve) resolve(peer);
           else ready.push(peer);
         } else {
-          socket.end("<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
+          socket.end(
+            "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+          );
         }
         return;
       }
@@ -109,7 +115,10 @@ export async function startFakeXmppServer(opts: { domain: string; secret: string
       const peer = ready.shift();
       if (peer) return Promise.resolve(peer);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("timed out waiting for the component to connect")), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error("timed out waiting for the component to connect")),
+          timeoutMs,
+        );
         waiting.push((p) => {
           clearTimeout(timer);
           resolve(p);

@@ -8,8 +8,8 @@ import type { AdapterFactory } from "../../src/adapter/adapter.ts";
 import { parseConfigText } from "../../src/config/load.ts";
 import type { PosternConfig } from "../../src/config/schema.ts";
 import { type RunningPostern, startPostern } from "../../src/core/app.ts";
-import { startProsody, type ProsodyServer } from "./prosody.ts";
-import { startRedis, type RedisServer } from "./redis.ts";
+import { type ProsodyServer, startProsody } from "./prosody.ts";
+import { type RedisServer, startRedis } from "./redis.ts";
 import { TestNetwork, testAdapterFactory } from "./test-network.ts";
 import { connectXmpp, type XmppTestClient } from "./xmpp-client.ts";
 
@@ -34,7 +34,10 @@ export async function startHarness(opts: { maxStanzaBytes?: number } = {}): Prom
   const secret = randomBytes(12).toString("hex");
   const [redis, prosody] = await Promise.all([
     startRedis(),
-    startProsody({ components: [{ domain: GATEWAY, secret }], users: USERS.map((u) => ({ username: u, password: PASSWORD })) }),
+    startProsody({
+      components: [{ domain: GATEWAY, secret }],
+      users: USERS.map((u) => ({ username: u, password: PASSWORD })),
+    }),
   ]);
   const network = new TestNetwork();
   const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
@@ -61,7 +64,13 @@ gateways:
     config,
     postern: await start(),
     async login(user, resource = "test") {
-      const c = await connectXmpp({ port: prosody.c2sPort, domain: "localhost", username: user, password: PASSWORD, resource });
+      const c = await connectXmpp({
+        port: prosody.c2sPort,
+        domain: "localhost",
+        username: user,
+        password: PASSWORD,
+        resource,
+      });
       clients.push(c);
       // Like any client: initial presence, so the server delivers messages sent to the bare JID.
       await c.sendPresence();

@@ -29,6 +29,9 @@ export class TestNetwork {
   readonly sent: SentRecord[] = [];
   readonly joins: { user: string; room: string; nick: string }[] = [];
   readonly leaves: { user: string; room: string }[] = [];
+  /** Edits, retractions and reactions the user made, as the network saw them. */
+  readonly actions: { user: string; kind: "edit" | "retract" | "react"; target: string; detail: string }[] =
+    [];
   readonly sessions = new Map<string, SessionContext>();
   openCount = 0;
   closeCount = 0;
@@ -41,8 +44,21 @@ export class TestNetwork {
   }
 
   /** Somebody on the network says something in a room or to the user. */
-  async say(user: string, conversation: { kind: "room" | "direct"; id: string }, nick: string, text: string, id?: string): Promise<void> {
-    await this.session(user).emit({ type: "message", conversation, from: { nick, contactId: nick }, kind: "normal", text: plain(text), id });
+  async say(
+    user: string,
+    conversation: { kind: "room" | "direct"; id: string },
+    nick: string,
+    text: string,
+    id?: string,
+  ): Promise<void> {
+    await this.session(user).emit({
+      type: "message",
+      conversation,
+      from: { nick, contactId: nick },
+      kind: "normal",
+      text: plain(text),
+      id,
+    });
   }
 
   async emit(user: string, event: SessionEvent): Promise<void> {
@@ -52,7 +68,8 @@ export class TestNetwork {
   async waitForSent(count: number, what: string, timeoutMs = 10_000): Promise<SentRecord[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.sent.length < count) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${this.sent.length} of ${count} sent`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}: ${this.sent.length} of ${count} sent`);
       await new Promise((r) => setTimeout(r, 20));
     }
     return this.sent.slice(0, count);
@@ -80,7 +97,16 @@ export function testAdapterFactory(network: TestNetwork): AdapterFactory<z.outpu
     configSchema: settingsSchema,
     create(): Adapter {
       return {
-        capabilities: { rooms: { level: "full" }, directChats: { level: "full" }, topic: { level: "full" }, nickChange: { level: "full" } },
+        capabilities: {
+          rooms: { level: "full" },
+          directChats: { level: "full" },
+          topic: { level: "full" },
+          nickChange: { level: "full" },
+          edits: { level: "full" },
+          retractions: { level: "full" },
+          reactions: { level: "full" },
+          replies: { level: "full" },
+        },
         registration: {
           instructions: "Choose your nick on the test network.",
           fields: [
@@ -88,7 +114,8 @@ export function testAdapterFactory(network: TestNetwork): AdapterFactory<z.outpu
             { var: "password", type: "text-private", label: "Password", required: true, secret: true },
           ],
           async validate(values) {
-            if (values.password === "wrong") return { ok: false, message: "the network refused that password" };
+            if (values.password === "wrong")
+              return { ok: false, message: "the network refused that password" };
             return { ok: true, values, identity: `nick:${values.nick}` };
           },
         },
@@ -125,7 +152,15 @@ function testSession(network: TestNetwork, ctx: SessionContext): Session {
       if (message.conversation.kind === "room") {
         const nick = joined.get(message.conversation.id);
         if (!nick) throw new AdapterError("not-acceptable", "not in that room");
-        void ctx.emit({ type: "message", conversation: message.conversation, from: { nick, self: true }, kind: message.kind, text: message.text, id, echoOf: message.clientId });
+        void ctx.emit({
+          type: "message",
+          conversation: message.conversation,
+          from: { nick, self: true },
+          kind: message.kind,
+          text: message.text,
+          id,
+          echoOf: message.clientId,
+        });
       }
       return { id };
     },
@@ -138,7 +173,11 @@ function testSession(network: TestNetwork, ctx: SessionContext): Session {
       joined.set(room, finalNick);
       const self: Occupant = { nick: finalNick, role: "participant", affiliation: "member" };
       const topic = network.topics.get(room);
-      return { nick: finalNick, occupants: [...(network.roomMembers.get(room) ?? []), self], topic: topic ? { text: topic } : undefined };
+      return {
+        nick: finalNick,
+        occupants: [...(network.roomMembers.get(room) ?? []), self],
+        topic: topic ? { text: topic } : undefined,
+      };
     },
     async leaveRoom(room) {
       network.leaves.push({ user: ctx.user, room });
@@ -153,7 +192,23 @@ function testSession(network: TestNetwork, ctx: SessionContext): Session {
       const old = joined.get(room);
       if (!old) throw new AdapterError("not-acceptable", "not in that room");
       joined.set(room, nick);
-      void ctx.emit({ type: "room.member", room, change: "nick", occupant: { nick: old, role: "participant", affiliation: "member" }, newNick: nick, self: true });
+      void ctx.emit({
+        type: "room.member",
+        room,
+        change: "nick",
+        occupant: { nick: old, role: "participant", affiliation: "member" },
+        newNick: nick,
+        self: true,
+      });
+    },
+    async editMessage(_conversation, target, text) {
+      network.actions.push({ user: ctx.user, kind: "edit", target, detail: text.text });
+    },
+    async retractMessage(_conversation, target) {
+      network.actions.push({ user: ctx.user, kind: "retract", target, detail: "" });
+    },
+    async react(_conversation, target, emojis) {
+      network.actions.push({ user: ctx.user, kind: "react", target, detail: emojis.join(",") });
     },
     async close() {
       network.closeCount += 1;
@@ -170,7 +225,14 @@ const twoStepCommand: AdhocCommand<{ name: string }> = {
   requiresRegistration: true,
   async step(ctx) {
     if (ctx.state === undefined) {
-      return { kind: "form", state: { name: "" }, form: { title: "Step 1", fields: [{ var: "name", type: "text-single", label: "Name", required: true }] } };
+      return {
+        kind: "form",
+        state: { name: "" },
+        form: {
+          title: "Step 1",
+          fields: [{ var: "name", type: "text-single", label: "Name", required: true }],
+        },
+      };
     }
     if (ctx.state.name === "") {
       const name = String(ctx.values.name ?? "");
@@ -178,7 +240,17 @@ const twoStepCommand: AdhocCommand<{ name: string }> = {
       return {
         kind: "form",
         state: { name },
-        form: { title: "Step 2", fields: [{ var: "colour", type: "list-single", label: "Colour", options: [{ value: "red" }, { value: "blue" }] }] },
+        form: {
+          title: "Step 2",
+          fields: [
+            {
+              var: "colour",
+              type: "list-single",
+              label: "Colour",
+              options: [{ value: "red" }, { value: "blue" }],
+            },
+          ],
+        },
       };
     }
     return { kind: "done", note: `Hello ${ctx.state.name}, you like ${String(ctx.values.colour)}.` };
