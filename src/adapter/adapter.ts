@@ -39,7 +39,8 @@ export interface Adapter {
   stop(): Promise<void>;
   /**
    * Opens the user's session. Should resolve quickly: the connection's progress is reported with
-   * `session.state` events, not by keeping this promise pending.
+   * `session.state` events, not by keeping this promise pending. A session that has reported no
+   * state by the time this resolves is shown to the user as online.
    */
   openSession(context: SessionContext): Promise<Session>;
 }

@@ -43,6 +43,7 @@ export class UserSession {
   private session: Session | null = null;
   private opening: Promise<Session> | null = null;
   private closed = false;
+  private stateReported = false;
 
   constructor(
     private readonly gw: GatewayContext,
@@ -72,6 +73,9 @@ export class UserSession {
         })
         .then((session) => {
           this.session = session;
+          // An adapter that connects lazily (IRC: per server, on first use) reports no state of
+          // its own until then; its session is usable, so the gateway shows as online.
+          if (!this.stateReported) this.state = "online";
           return session;
         })
         .finally(() => {
@@ -604,6 +608,7 @@ export class UserSession {
   }
 
   private async onSessionState(state: SessionStateName, reason: string | undefined): Promise<void> {
+    this.stateReported = true;
     this.state = state;
     this.stateReason = reason;
     if (this.closed) return;
