@@ -16,8 +16,10 @@ import { mamFin, mamQueryForm, mamResultMessage, parseMamQuery } from "../xmpp/m
 import { NS } from "../xmpp/namespaces.ts";
 import { parseRegistrationRequest, registrationQuery } from "../xmpp/register.ts";
 import { StanzaError } from "../xmpp/stanza-error.ts";
+import { vcardResult } from "../xmpp/vcard.ts";
 import type { Target } from "./addressing.ts";
 import { registrationForm } from "./commands.ts";
+import { ContactBook } from "./contacts.ts";
 import type { Envelope } from "./gateway.ts";
 import type { HandlerDeps } from "./handler-deps.ts";
 import { logOutcome } from "./outcome.ts";
@@ -40,6 +42,7 @@ const handlers: Record<string, IqHandler> = {
   [`get ${NS.gateway}`]: gatewayGet,
   [`set ${NS.gateway}`]: gatewaySet,
   [`set ${NS.commands}`]: commandsSet,
+  [`get ${NS.vcardTemp}`]: vcardGet,
   [`get ${NS.mam}`]: mamFormGet,
   [`set ${NS.mam}`]: mamQuerySet,
 };
@@ -258,6 +261,25 @@ async function commandsSet(
     request,
     target.kind === "room" ? { kind: "room", id: target.id } : undefined,
   );
+}
+
+/** XEP-0054 on the gateway (its name) or on a contact (the name and avatar the network gave). */
+async function vcardGet(
+  _payload: Element,
+  env: Envelope,
+  target: Target,
+  { gw }: HandlerDeps,
+): Promise<Element> {
+  if (target.kind === "gateway") return vcardResult({ name: gw.name });
+  if (target.kind === "room") return vcardResult({ name: target.id });
+  const contacts = new ContactBook(gw.store.coreState(gw.domain, env.user));
+  const record = await contacts.get(target.id);
+  const avatar = await contacts.avatar(target.id);
+  return vcardResult({
+    name: record?.name ?? target.id,
+    nickname: record?.name,
+    avatar: avatar ?? undefined,
+  });
 }
 
 async function mamFormGet(_payload: Element, _env: Envelope, target: Target): Promise<Element> {

@@ -12,6 +12,8 @@ import { plain } from "../adapter/text.ts";
 import { delayElement } from "../xmpp/basic-iq.ts";
 import { MucStatus, occupantPresence, subjectMessage } from "../xmpp/muc.ts";
 import { NS } from "../xmpp/namespaces.ts";
+import { avatarUpdate } from "../xmpp/vcard.ts";
+import { ContactBook } from "./contacts.ts";
 import type { GatewayContext } from "./gateway-context.ts";
 import { logOutcome } from "./outcome.ts";
 import {
@@ -124,6 +126,11 @@ export class UserSession {
     const records: Record<string, RoomRecord> = {};
     for (const room of this.rooms.values()) if (room.wanted) records[room.id] = room.record();
     await this.coreState().setJson("rooms", records);
+  }
+
+  /** Names and avatars of this user's contacts. */
+  contacts(): ContactBook {
+    return new ContactBook(this.coreState());
   }
 
   private coreState() {
@@ -410,15 +417,21 @@ export class UserSession {
         return;
       }
       case "contact.info": {
-        if (!event.name) return;
-        // XEP-0172: the nickname travels with a presence the client stores in its roster view.
-        await this.gw.send(
-          xml(
-            "presence",
-            { from: addressing.contactJid(event.contact), to: this.user },
-            xml("nick", { xmlns: NS.nick }, event.name),
-          ),
-        );
+        const { record, isNew, changed } = await this.contacts().update(event);
+        const from = addressing.contactJid(event.contact);
+        const nick = record.name ? xml("nick", { xmlns: NS.nick }, record.name) : null;
+        // A new contact asks to be in the roster, as transports do (XEP-0100 §5.1), with its
+        // nickname (XEP-0172); a changed avatar is announced by its hash (XEP-0153).
+        if (isNew) await this.gw.send(xml("presence", { from, to: this.user, type: "subscribe" }, nick));
+        if (changed)
+          await this.gw.send(
+            xml(
+              "presence",
+              { from, to: this.user, type: "unavailable" },
+              nick,
+              avatarUpdate(record.avatarHash),
+            ),
+          );
         return;
       }
     }

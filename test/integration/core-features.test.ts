@@ -284,3 +284,38 @@ describe("corrections, retractions, reactions and replies", () => {
     expect(retraction.getChild("retract", "urn:xmpp:message-retract:1")?.attrs.id).toBe(original.attrs.id);
   });
 });
+
+describe("contacts: names and avatars", () => {
+  it("offers a new contact for the roster with its nickname, and serves its vCard with the avatar", async () => {
+    const mark = alice.mark();
+    const png = Buffer.from("89504e470d0a1a0a0000000d4948445200000001000000010806000000", "hex");
+    await h.network.emit(ALICE, {
+      type: "contact.info",
+      contact: "dora",
+      name: "Dora Explorer",
+      avatar: { data: png, mediaType: "image/png" },
+    });
+    const subscribe = await alice.waitFor(
+      (s) => s.name === "presence" && s.attrs.type === "subscribe" && s.attrs.from === `dora@${GATEWAY}`,
+      "dora's subscription request",
+      { since: mark },
+    );
+    expect(subscribe.getChildText("nick", "http://jabber.org/protocol/nick")).toBe("Dora Explorer");
+    const update = await alice.waitFor(
+      (s) =>
+        s.name === "presence" &&
+        s.attrs.from === `dora@${GATEWAY}` &&
+        s.getChild("x", "vcard-temp:x:update") !== undefined,
+      "the avatar hash",
+      { since: mark },
+    );
+    const hash = update.getChild("x", "vcard-temp:x:update")!.getChildText("photo");
+    expect(hash).toMatch(/^[0-9a-f]{40}$/);
+    const vcard = await alice.iq(
+      xml("iq", { type: "get", to: `dora@${GATEWAY}` }, xml("vCard", { xmlns: "vcard-temp" })),
+    );
+    const card = vcard.getChild("vCard", "vcard-temp")!;
+    expect(card.getChildText("FN")).toBe("Dora Explorer");
+    expect(Buffer.from(card.getChild("PHOTO")!.getChildText("BINVAL")!, "base64").equals(png)).toBe(true);
+  });
+});
