@@ -159,6 +159,12 @@ const httpSchema = z.strictObject(
     port: port().default(8089),
     /** The address users' clients reach the file proxy at, without a trailing slash. */
     publicUrl: httpUrl("expected an http:// or https:// URL").optional(),
+    /** Where files received from networks are kept until they expire (shared storage when several processes serve one domain). */
+    filesDir: nonEmptyText("expected a folder path").optional(),
+    /** How long a published file stays reachable. */
+    fileTtlHours: positiveInteger().default(168),
+    /** Files larger than this are not published (the user gets a notice instead). */
+    maxFileBytes: positiveInteger().default(20 * 1024 * 1024),
   },
   { error: "expected a mapping with host, port and publicUrl" },
 );

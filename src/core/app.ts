@@ -3,9 +3,13 @@
  * own component link and adapter. `startPostern` is what tests call; `runPostern` adds signal
  * handling for the command line.
  */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import type { AdapterFactory } from "../adapter/adapter.ts";
 import type { PosternConfig } from "../config/schema.ts";
+import { FileStore } from "../http/file-store.ts";
+import { HttpServer } from "../http/server.ts";
 import { createRedis, Store } from "../store/index.ts";
 import { Gateway } from "./gateway.ts";
 
@@ -36,6 +40,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
 export interface RunningPostern {
   gateways: Gateway[];
   store: Store;
+  http: HttpServer | undefined;
   stop(): Promise<void>;
 }
 
@@ -51,22 +56,48 @@ export async function startPostern(
     prefix: config.redis.keyPrefix,
     encryptionKey: config.secrets.encryptionKey,
   });
+  const files = config.http
+    ? new FileStore({
+        dir: config.http.filesDir ?? join(tmpdir(), "postern-files"),
+        publicUrl: config.http.publicUrl ?? `http://${config.http.host}:${config.http.port}`,
+        ttlMs: config.http.fileTtlHours * 3_600_000,
+        maxBytes: config.http.maxFileBytes,
+      })
+    : undefined;
   const gateways: Gateway[] = [];
   for (const gatewayConfig of config.gateways) {
     const factory = adapters[gatewayConfig.adapter];
     if (!factory) throw new Error(`no adapter named ${gatewayConfig.adapter}`);
     gateways.push(
-      new Gateway({ config: gatewayConfig, factory, settings: gatewayConfig.settings, store, log }),
+      new Gateway({ config: gatewayConfig, factory, settings: gatewayConfig.settings, store, log, files }),
     );
   }
+  const http = config.http
+    ? new HttpServer({
+        host: config.http.host,
+        port: config.http.port,
+        files,
+        log: log.child({ part: "http" }),
+        health: {
+          gateways: () => gateways.map((g) => ({ domain: g.ctx.domain, online: g.online })),
+          redisOk: () => store.ping(),
+        },
+      })
+    : undefined;
+  await http?.start();
+  const sweeper = files ? setInterval(() => void files.sweep().catch(() => undefined), 3_600_000) : undefined;
+  sweeper?.unref();
   await Promise.all(gateways.map((g) => g.start({ waitOnlineMs: opts.waitOnlineMs })));
   let stopping: Promise<void> | null = null;
   return {
     gateways,
     store,
+    http,
     stop() {
       stopping ??= (async () => {
+        clearInterval(sweeper);
         await Promise.all(gateways.map((g) => g.stop()));
+        await http?.stop();
         await store.close();
         log.info("stopped");
       })();

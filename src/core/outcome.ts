@@ -3,6 +3,7 @@
  * (DESIGN.md §7): delivered, ignored (and why), or failed (why, and the error the sender got).
  */
 import type { Logger } from "pino";
+import { countEvent } from "./metrics.ts";
 
 export type Direction = "to-xmpp" | "to-network";
 
@@ -19,6 +20,11 @@ export interface Outcome {
 }
 
 export function logOutcome(log: Logger, outcome: Outcome): void {
+  countEvent("postern_events_total", {
+    direction: outcome.direction,
+    what: outcome.what,
+    result: outcome.result,
+  });
   const level = outcome.result === "failed" ? "warn" : outcome.result === "ignored" ? "debug" : "info";
   log[level](
     { outcome: outcome.result, ...outcome },

@@ -113,6 +113,15 @@ export class Store {
     return new Archive(this.redis, this.keys.sharedArchive(gateway, conversation), this.archiveLimits);
   }
 
+  /** Whether Redis answers right now (for /health). */
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === "PONG";
+    } catch {
+      return false;
+    }
+  }
+
   /** Closes the connection after pending commands finish (QUIT). */
   async close(): Promise<void> {
     await this.redis.quit();

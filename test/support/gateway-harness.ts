@@ -8,6 +8,7 @@ import type { AdapterFactory } from "../../src/adapter/adapter.ts";
 import { parseConfigText } from "../../src/config/load.ts";
 import type { PosternConfig } from "../../src/config/schema.ts";
 import { type RunningPostern, startPostern } from "../../src/core/app.ts";
+import { freePort } from "./ports.ts";
 import { type ProsodyServer, startProsody } from "./prosody.ts";
 import { type RedisServer, startRedis } from "./redis.ts";
 import { TestNetwork, testAdapterFactory } from "./test-network.ts";
@@ -30,7 +31,7 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(opts: { maxStanzaBytes?: number } = {}): Promise<Harness> {
+export async function startHarness(opts: { maxStanzaBytes?: number; http?: boolean } = {}): Promise<Harness> {
   const secret = randomBytes(12).toString("hex");
   const [redis, prosody] = await Promise.all([
     startRedis(),
@@ -40,11 +41,15 @@ export async function startHarness(opts: { maxStanzaBytes?: number } = {}): Prom
     }),
   ]);
   const network = new TestNetwork();
+  const httpSection = opts.http
+    ? `http: { host: 127.0.0.1, port: ${await freePort()}, filesDir: "${prosody.dir}/files", maxFileBytes: 1000000 }`
+    : "";
   const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
   const yaml = `
 log: { level: warn }
 redis: { url: "${redis.url}", keyPrefix: "test:" }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
+${httpSection}
 gateways:
   - domain: ${GATEWAY}
     adapter: test

@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import type { Adapter, AdapterFactory } from "../../src/adapter/adapter.ts";
+import type { FilePublisher } from "../../src/adapter/attachments.ts";
 import type { AdhocCommand } from "../../src/adapter/commands.ts";
 import type { SessionContext } from "../../src/adapter/context.ts";
 import type { Occupant } from "../../src/adapter/conversation.ts";
@@ -33,6 +34,8 @@ export class TestNetwork {
   readonly actions: { user: string; kind: "edit" | "retract" | "react"; target: string; detail: string }[] =
     [];
   readonly sessions = new Map<string, SessionContext>();
+  /** Where the gateway publishes files, once the adapter was created. */
+  files: FilePublisher | undefined;
   openCount = 0;
   closeCount = 0;
 
@@ -95,7 +98,8 @@ export function testAdapterFactory(network: TestNetwork): AdapterFactory<z.outpu
     gatewayType: "test",
     defaultName: "Test network",
     configSchema: settingsSchema,
-    create(): Adapter {
+    create(context): Adapter {
+      network.files = context.files;
       return {
         capabilities: {
           rooms: { level: "full" },
