@@ -7,6 +7,7 @@ import type { Capabilities } from "./capabilities.ts";
 import type { AdhocCommand } from "./commands.ts";
 import type { AdapterContext, SessionContext } from "./context.ts";
 import type { ConversationKind, LegacyId } from "./conversation.ts";
+import type { Portal, PortalContext } from "./portal.ts";
 import type { RegistrationSpec } from "./registration.ts";
 import type { Session } from "./session.ts";
 
@@ -43,4 +44,9 @@ export interface Adapter {
    * state by the time this resolves is shown to the user as online.
    */
   openSession(context: SessionContext): Promise<Session>;
+  /**
+   * Opens the gateway's portal rooms, if the operator configured any: rooms every allowed user
+   * may join, bridged through one network identity. Called once at start, after `start()`.
+   */
+  openPortal?(context: PortalContext): Promise<Portal | undefined>;
 }

@@ -7,6 +7,7 @@ export * from "./context.ts";
 export * from "./conversation.ts";
 export * from "./events.ts";
 export * from "./forms.ts";
+export * from "./portal.ts";
 export * from "./registration.ts";
 export * from "./session.ts";
 export * from "./text.ts";

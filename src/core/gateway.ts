@@ -18,6 +18,7 @@ import type { GatewayContext } from "./gateway-context.ts";
 import { handleIq } from "./iq-handlers.ts";
 import { handleMessage } from "./message-handler.ts";
 import { logOutcome } from "./outcome.ts";
+import { PortalRooms } from "./portal-rooms.ts";
 import { handlePresence } from "./presence-handler.ts";
 import { KeyedSerialQueue, QueueFullError } from "./serial-queue.ts";
 import { UserDirectory } from "./users.ts";
@@ -40,6 +41,7 @@ export class Gateway {
   private readonly inbound = new KeyedSerialQueue(200);
   private readonly events = new KeyedSerialQueue(10_000);
   private stopping = false;
+  private portals: PortalRooms | undefined;
 
   constructor(opts: {
     config: GatewayConfig;
@@ -98,6 +100,14 @@ export class Gateway {
   /** Connects to the XMPP server, starts the adapter and brings back the sessions of before. */
   async start(opts: { waitOnlineMs?: number } = {}): Promise<void> {
     await this.ctx.adapter.start();
+    const portal = await this.ctx.adapter.openPortal?.({
+      emit: (event) => this.portals?.onEvent(event) ?? Promise.resolve(),
+      log: this.ctx.log.child({ part: "portal" }),
+    });
+    if (portal) {
+      this.portals = new PortalRooms(this.ctx, portal, this.events);
+      await this.portals.restore();
+    }
     this.link.start();
     if (opts.waitOnlineMs) await this.link.waitOnline(opts.waitOnlineMs);
     const onOnline = () => {
@@ -115,6 +125,7 @@ export class Gateway {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.users.closeAll("The gateway is shutting down");
+    await this.portals?.close();
     await this.events.drain();
     await this.ctx.adapter.stop();
     await this.inbound.drain();
@@ -192,7 +203,7 @@ export class Gateway {
   }
 
   private async dispatch(envelope: Envelope): Promise<void> {
-    const deps = { gw: this.ctx, users: this.users, commands: this.commands };
+    const deps = { gw: this.ctx, users: this.users, commands: this.commands, portals: this.portals };
     try {
       if (envelope.kind === "iq") {
         const result = await handleIq(envelope, deps);

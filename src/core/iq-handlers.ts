@@ -288,20 +288,22 @@ async function mamFormGet(_payload: Element, _env: Envelope, target: Target): Pr
 }
 
 /**
- * XEP-0313 on a room JID: the user's own archive of that room (what their puppet saw), sent as
- * result messages to the querying resource, then the `<fin/>`.
+ * XEP-0313 on a room JID: the user's own archive of that room (what their puppet saw), or a
+ * portal room's shared archive, sent as result messages to the querying resource, then `<fin/>`.
  */
 async function mamQuerySet(
   payload: Element,
   env: Envelope,
   target: Target,
-  { gw }: HandlerDeps,
+  { gw, portals }: HandlerDeps,
 ): Promise<Element> {
   if (target.kind !== "room") throw new StanzaError("service-unavailable");
   const query = parseMamQuery(payload);
   if ("error" in query) throw new StanzaError("bad-request", query.error);
   const roomJid = gw.addressing.roomJid(target.id);
-  const archive = gw.store.userArchive(gw.domain, env.user, target.id);
+  const archive = portals?.has(target.id)
+    ? portals.archive(target.id)
+    : gw.store.userArchive(gw.domain, env.user, target.id);
   let page: Awaited<ReturnType<typeof archive.query>>;
   try {
     page = await archive.query({

@@ -24,6 +24,7 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
     // A bounce from the user's server: that resource is gone. Never answered (loop guard).
     const user = users.existing(env.user);
     if (user && env.from.resource) await user.forgetResource(`${env.user}/${env.from.resource}`);
+    if (env.from.resource) await deps.portals?.forgetResource(`${env.user}/${env.from.resource}`);
     logOutcome(gw.log, {
       direction: "to-network",
       what: "message-error",
@@ -51,6 +52,26 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
       "not-acceptable",
       `the message is longer than ${gw.config.limits.maxBodyBytes} bytes`,
     );
+  }
+
+  if (target.kind === "room" && !target.nick && deps.portals?.has(target.id)) {
+    if (type !== "groupchat")
+      throw new StanzaError("bad-request", "messages to a room must be of type groupchat");
+    if (body === undefined) return;
+    const isAction = body.startsWith("/me ");
+    const clientId = stanza.getChild("origin-id", NS.stanzaId)?.attrs.id ?? stanza.attrs.id ?? "";
+    const text = xmppToStyled(isAction ? body.slice(4) : body);
+    await callAdapter(() =>
+      deps.portals!.message(
+        `${env.user}/${env.from.resource}`,
+        target.id,
+        body,
+        text,
+        isAction ? "action" : "normal",
+        clientId,
+      ),
+    );
+    return;
   }
 
   let conversation: ConversationRef;

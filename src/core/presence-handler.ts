@@ -42,6 +42,7 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
   if (type === "error") {
     const user = users.existing(env.user);
     if (user && env.from.resource) await user.forgetResource(resource);
+    await deps.portals?.forgetResource(resource);
     return;
   }
   const target = gw.addressing.target(env.to);
@@ -108,6 +109,14 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
     user.resources.delete(resource);
     await users.releaseIfUnused(user);
     return;
+  }
+
+  if (target.kind === "room" && deps.portals?.has(target.id)) {
+    if (type === "probe") return;
+    users.requireAllowed(env.user);
+    if (type === "unavailable") return deps.portals.leave(resource, target.id);
+    if (!target.nick) throw new StanzaError("jid-malformed", "join with room@service/nick");
+    return deps.portals.join(resource, env.user, target.id, target.nick, parseJoinRequest(stanza).history);
   }
 
   if (target.kind === "room") {

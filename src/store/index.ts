@@ -103,6 +103,11 @@ export class Store {
     return new StateNamespace(this.redis, this.keys.gatewayState(gateway), this.box);
   }
 
+  /** The core's gateway-wide state (portal room occupants). */
+  coreGatewayState(gateway: string): StateNamespace {
+    return new StateNamespace(this.redis, this.keys.coreGatewayState(gateway), this.box);
+  }
+
   /** A user's own archive of a conversation (direct chats; rooms only that user sees). */
   userArchive(gateway: string, bareJid: string, conversation: string): Archive {
     return new Archive(this.redis, this.keys.userArchive(gateway, bareJid, conversation), this.archiveLimits);

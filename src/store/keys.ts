@@ -19,6 +19,7 @@
  *     P v1:{g:<gw>}:users                           set    bare JIDs registered at <gw>
  *     P v1:{g:<gw>}:online-users                    set    bare JIDs with online resources (superset)
  *     P v1:{g:<gw>}:state                           hash   the adapter's gateway-wide state
+ *     P v1:{g:<gw>}:core                            hash   the core's gateway-wide state (portal rooms)
  *     P v1:{g:<gw>}:claim:<identity>                string legacy identity → bare JID owning it
  *     P v1:{g:<gw>}:archive:<conv>                  stream shared archive of a public room
  *     P v1:{g:<gw>}:dedupe:<event>                  string inbound event already handled (TTL)
@@ -126,6 +127,11 @@ export class Keys {
   /** Set: bare JIDs that had online resources (may hold stale entries; the per-user sets decide). */
   onlineUsers(gateway: string): string {
     return this.#gateway(gateway, "online-users");
+  }
+
+  /** Hash: the core's gateway-wide state (who is in each portal room). */
+  coreGatewayState(gateway: string): string {
+    return this.#gateway(gateway, "core");
   }
 
   /** Hash: the adapter's gateway-wide state (e.g. a Telegram update offset). */

@@ -31,7 +31,9 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(opts: { maxStanzaBytes?: number; http?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { maxStanzaBytes?: number; http?: boolean; portalRooms?: string[] } = {},
+): Promise<Harness> {
   const secret = randomBytes(12).toString("hex");
   const [redis, prosody] = await Promise.all([
     startRedis(),
@@ -41,6 +43,7 @@ export async function startHarness(opts: { maxStanzaBytes?: number; http?: boole
     }),
   ]);
   const network = new TestNetwork();
+  network.portalRooms = opts.portalRooms ?? [];
   const httpSection = opts.http
     ? `http: { host: 127.0.0.1, port: ${await freePort()}, filesDir: "${prosody.dir}/files", maxFileBytes: 1000000 }`
     : "";

@@ -13,6 +13,7 @@ import type { AdhocCommand } from "../../src/adapter/commands.ts";
 import type { SessionContext } from "../../src/adapter/context.ts";
 import type { Occupant } from "../../src/adapter/conversation.ts";
 import type { SessionEvent } from "../../src/adapter/events.ts";
+import type { PortalContext, PortalOccupant } from "../../src/adapter/portal.ts";
 import { AdapterError, type OutgoingMessage, type Session } from "../../src/adapter/session.ts";
 import { plain } from "../../src/adapter/text.ts";
 
@@ -34,6 +35,11 @@ export class TestNetwork {
   readonly actions: { user: string; kind: "edit" | "retract" | "react"; target: string; detail: string }[] =
     [];
   readonly sessions = new Map<string, SessionContext>();
+  /** Portal rooms the adapter offers (set before the gateway starts), and what was sent to them. */
+  portalRooms: string[] = [];
+  readonly portalSent: { room: string; from: PortalOccupant; text: string }[] = [];
+  portalOccupants = new Map<string, PortalOccupant[]>();
+  portalContext: PortalContext | undefined;
   /** Where the gateway publishes files, once the adapter was created. */
   files: FilePublisher | undefined;
   openCount = 0;
@@ -136,6 +142,28 @@ export function testAdapterFactory(network: TestNetwork): AdapterFactory<z.outpu
         },
         async start() {},
         async stop() {},
+        async openPortal(context) {
+          if (network.portalRooms.length === 0) return undefined;
+          network.portalContext = context;
+          return {
+            rooms: network.portalRooms,
+            async snapshot(room) {
+              return {
+                nick: "",
+                occupants: network.roomMembers.get(room) ?? [],
+                topic: network.topics.has(room) ? { text: network.topics.get(room) ?? "" } : undefined,
+              };
+            },
+            async sendMessage(room, from, message) {
+              network.portalSent.push({ room, from, text: message.text.text });
+              return { id: `portal-${network.portalSent.length}` };
+            },
+            async occupantsChanged(room, occupants) {
+              network.portalOccupants.set(room, occupants);
+            },
+            async close() {},
+          };
+        },
         async openSession(ctx) {
           network.openCount += 1;
           network.sessions.set(ctx.user, ctx);
