@@ -216,6 +216,8 @@ const limitsSchema = z
       maxBodyBytes: positiveInteger().default(65_536),
       /** New registrations accepted per user domain per hour. */
       registrationsPerHourPerDomain: positiveInteger().default(20),
+      /** Stanzas kept (in Redis) while the XMPP server is unreachable; beyond this, new ones are refused. */
+      outboxMaxStanzas: positiveInteger().default(50_000),
     },
     { error: "expected a mapping of limits" },
   )

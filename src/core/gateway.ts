@@ -22,6 +22,7 @@ import { PortalRooms } from "./portal-rooms.ts";
 import { handlePresence } from "./presence-handler.ts";
 import { KeyedSerialQueue, QueueFullError } from "./serial-queue.ts";
 import { UserDirectory } from "./users.ts";
+import { XmppOutbox } from "./xmpp-outbox.ts";
 
 /** A stanza whose envelope passed the checks. */
 export interface Envelope {
@@ -41,6 +42,7 @@ export class Gateway {
   private readonly inbound = new KeyedSerialQueue(200);
   private readonly events = new KeyedSerialQueue(10_000);
   private stopping = false;
+  private readonly outbox: XmppOutbox;
   private portals: PortalRooms | undefined;
 
   constructor(opts: {
@@ -69,7 +71,12 @@ export class Gateway {
       state: store.gatewayState(config.domain),
       files: opts.files,
     });
-    const link = this.link;
+    const outbox = new XmppOutbox(
+      this.link,
+      store.xmppOutbox(config.domain, config.limits.outboxMaxStanzas),
+      log,
+    );
+    this.outbox = outbox;
     this.ctx = {
       domain: config.domain,
       name,
@@ -79,9 +86,9 @@ export class Gateway {
       store,
       log,
       addressing: new Addressing(config.domain, adapter),
-      send: (stanza) => link.send(stanza),
+      send: (stanza) => outbox.send(stanza),
       sendQuietly: (stanza) => {
-        link
+        outbox
           .send(stanza)
           .catch((err: unknown) =>
             log.warn({ err: String(err), to: stanza.attrs.to }, "could not send stanza"),
@@ -99,6 +106,7 @@ export class Gateway {
 
   /** Connects to the XMPP server, starts the adapter and brings back the sessions of before. */
   async start(opts: { waitOnlineMs?: number } = {}): Promise<void> {
+    await this.outbox.start();
     await this.ctx.adapter.start();
     const portal = await this.ctx.adapter.openPortal?.({
       emit: (event) => this.portals?.onEvent(event) ?? Promise.resolve(),

@@ -10,6 +10,7 @@ import { Keys } from "./keys.ts";
 import { StateNamespace } from "./kv.ts";
 import { Locks } from "./lock.ts";
 import { OnlineResources } from "./online.ts";
+import { Outbox } from "./outbox.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import type { RedisClient } from "./redis.ts";
 import { RegistrationStore } from "./registrations.ts";
@@ -23,6 +24,7 @@ export { type DedupeScope, Keys } from "./keys.ts";
 export { StateNamespace, StateValidationError } from "./kv.ts";
 export { Locks } from "./lock.ts";
 export { OnlineResources } from "./online.ts";
+export { Outbox, type OutboxEntry, OutboxFullError } from "./outbox.ts";
 export { RateLimiter, type RateLimitResult } from "./rate-limit.ts";
 export { createRedis, type RedisClient, type RedisConnectionOptions } from "./redis.ts";
 export { type Registration, RegistrationStore } from "./registrations.ts";
@@ -101,6 +103,11 @@ export class Store {
   /** The adapter's gateway-wide state (e.g. delivery cursors). */
   gatewayState(gateway: string): StateNamespace {
     return new StateNamespace(this.redis, this.keys.gatewayState(gateway), this.box);
+  }
+
+  /** Stanzas waiting for the gateway's XMPP link, at most `maxEntries`. */
+  xmppOutbox(gateway: string, maxEntries: number): Outbox {
+    return new Outbox(this.redis, this.keys.xmppOutbox(gateway), maxEntries);
   }
 
   /** The core's gateway-wide state (portal room occupants). */

@@ -20,6 +20,7 @@
  *     P v1:{g:<gw>}:online-users                    set    bare JIDs with online resources (superset)
  *     P v1:{g:<gw>}:state                           hash   the adapter's gateway-wide state
  *     P v1:{g:<gw>}:core                            hash   the core's gateway-wide state (portal rooms)
+ *     P v1:{g:<gw>}:outbox                          stream stanzas waiting for the XMPP server
  *     P v1:{g:<gw>}:claim:<identity>                string legacy identity → bare JID owning it
  *     P v1:{g:<gw>}:archive:<conv>                  stream shared archive of a public room
  *     P v1:{g:<gw>}:dedupe:<event>                  string inbound event already handled (TTL)
@@ -127,6 +128,11 @@ export class Keys {
   /** Set: bare JIDs that had online resources (may hold stale entries; the per-user sets decide). */
   onlineUsers(gateway: string): string {
     return this.#gateway(gateway, "online-users");
+  }
+
+  /** Stream: stanzas waiting while the gateway's XMPP link is down. */
+  xmppOutbox(gateway: string): string {
+    return this.#gateway(gateway, "outbox");
   }
 
   /** Hash: the core's gateway-wide state (who is in each portal room). */

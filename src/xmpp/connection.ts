@@ -77,6 +77,13 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
     await entity.send(stanza);
   }
 
+  /** Writes an already serialised stanza (from the outbox); rejects when the link is down. */
+  async sendRaw(stanza: string): Promise<void> {
+    const entity = this.entity;
+    if (!entity || !this.isOnline) throw new Error("the XMPP server link is down");
+    await entity.write(stanza);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
