@@ -42,7 +42,8 @@ export interface SessionContext {
   log: Logger;
   /**
    * Reports what happened on the network. Resolves once the resulting stanzas were written to the
-   * XMPP connection (so a cursor may be advanced); rejects if they could not be.
+   * XMPP connection or stored in the gateway's outbox for when the XMPP server is back (so a
+   * cursor may be advanced); rejects if neither was possible.
    */
   emit(event: SessionEvent): Promise<void>;
 }

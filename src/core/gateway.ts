@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { AdapterFactory } from "../adapter/adapter.ts";
 import type { FilePublisher } from "../adapter/attachments.ts";
 import type { GatewayConfig } from "../config/schema.ts";
-import type { Store } from "../store/index.ts";
+import { isRedisUnavailable, type Store } from "../store/index.ts";
 import { ComponentLink } from "../xmpp/connection.ts";
 import { bareJid, fullJid, type Jid, parseJid } from "../xmpp/jid.ts";
 import { errorReply, StanzaError } from "../xmpp/stanza-error.ts";
@@ -226,14 +226,23 @@ export class Gateway {
     }
   }
 
-  private answerError(stanza: Element, err: unknown, envelope?: Envelope): void {
-    if (!(err instanceof StanzaError)) {
-      this.ctx.log.error({ err: err instanceof Error ? err.stack : String(err) }, "stanza handling failed");
+  /** What the sender is told: our own errors as they are; a Redis outage as "try again later". */
+  private toStanzaError(err: unknown): StanzaError {
+    if (err instanceof StanzaError) return err;
+    if (isRedisUnavailable(err)) {
+      this.ctx.log.warn({ err: String(err) }, "storage unavailable");
+      return new StanzaError(
+        "internal-server-error",
+        "the gateway's storage is unavailable; try again shortly",
+        "wait",
+      );
     }
-    const error =
-      err instanceof StanzaError
-        ? err
-        : new StanzaError("internal-server-error", "the gateway failed to handle this");
+    this.ctx.log.error({ err: err instanceof Error ? err.stack : String(err) }, "stanza handling failed");
+    return new StanzaError("internal-server-error", "the gateway failed to handle this");
+  }
+
+  private answerError(stanza: Element, err: unknown, envelope?: Envelope): void {
+    const error = this.toStanzaError(err);
     logOutcome(this.ctx.log, {
       direction: "to-network",
       what: stanza.name,

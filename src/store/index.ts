@@ -26,7 +26,7 @@ export { Locks } from "./lock.ts";
 export { OnlineResources } from "./online.ts";
 export { Outbox, type OutboxEntry, OutboxFullError } from "./outbox.ts";
 export { RateLimiter, type RateLimitResult } from "./rate-limit.ts";
-export { createRedis, type RedisClient, type RedisConnectionOptions } from "./redis.ts";
+export { createRedis, isRedisUnavailable, type RedisClient, type RedisConnectionOptions } from "./redis.ts";
 export { type Registration, RegistrationStore } from "./registrations.ts";
 
 /** Archive caps used when `Store.open` is given none: 1 000 entries, 30 days. */

@@ -147,3 +147,15 @@ function scrub(error: unknown, secrets: readonly string[]): { type: string; mess
   }
   return { type: typeof error, message: clean(String(error)) };
 }
+
+/**
+ * True for errors that mean "Redis is not reachable right now" (timeouts, closed connections,
+ * exhausted retries), as opposed to a bad command: the caller should answer "try again later".
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === "MaxRetriesPerRequestError") return true;
+  return /Command timed out|Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue/.test(
+    err.message,
+  );
+}

@@ -4,7 +4,9 @@
  * `@xmpp/component-core` does the stream and the handshake; this module adds what it lacks (see
  * DESIGN.md §8): reconnection with truncated exponential backoff and jitter instead of a fixed
  * one-second loop, a cap on the bytes of one stanza, strict UTF-8 decoding that survives a
- * character split across TCP segments, and a `send` that fails loudly while the link is down.
+ * character split across TCP segments, caps on element depth and attribute count, the
+ * well-formedness checks ltx skips (duplicate attributes, undeclared namespace prefixes), and a
+ * `send` that fails loudly while the link is down.
  * The link is plain TCP: keep it on loopback or a private network.
  */
 import { EventEmitter } from "node:events";
@@ -22,6 +24,11 @@ export interface ComponentLinkOptions {
   backoff?: { minMs: number; maxMs: number };
   log: Logger;
 }
+
+/** Deepest element nesting a stanza may have (the stanza itself is level 1). */
+export const MAX_ELEMENT_DEPTH = 64;
+/** Most attributes one element may carry. */
+export const MAX_ATTRIBUTES = 200;
 
 interface LinkEvents {
   stanza: [stanza: Element];
@@ -184,30 +191,43 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
 
   /**
    * Replaces the library's input path: strict streaming UTF-8 (a character split across two
-   * segments arrives whole; invalid bytes end the stream) and a per-stanza byte cap.
+   * segments arrives whole; invalid bytes end the stream), a per-stanza byte cap, and a parser
+   * that enforces the structural limits (see {@link guardedParser}). After the first stream
+   * error nothing more is read from this stream: the link is closing and will reconnect.
    */
   private guardInput(entity: Component): void {
     const decoder = new TextDecoder("utf-8", { fatal: true });
     const max = this.options.maxStanzaBytes;
+    const log = this.options.log;
     let pendingBytes = 0;
     let tail = "";
+    let failed = false;
+    const fail = (condition: StreamErrorCondition, details: Record<string, unknown>, message: string) => {
+      failed = true;
+      log.warn(details, message);
+      void entity._streamError(condition);
+    };
+    const host = entity as unknown as { Parser: XmlParserClass };
+    host.Parser = guardedParser(host.Parser);
     entity.on("element", () => {
       pendingBytes = 0;
     });
     entity._onData = (data: Buffer) => {
+      if (failed) return;
       pendingBytes += data.length;
       if (pendingBytes > max) {
-        this.options.log.warn({ bytes: pendingBytes, max }, "stanza over the size limit: closing the stream");
-        pendingBytes = 0;
-        void entity._streamError("policy-violation");
+        fail(
+          "policy-violation",
+          { bytes: pendingBytes, max },
+          "stanza over the size limit: closing the stream",
+        );
         return;
       }
       let text: string;
       try {
         text = decoder.decode(data, { stream: true });
       } catch {
-        this.options.log.warn("invalid UTF-8 from the XMPP server: closing the stream");
-        void entity._streamError("not-well-formed");
+        fail("not-well-formed", {}, "invalid UTF-8 from the XMPP server: closing the stream");
         return;
       }
       // RFC 6120 §11.1: no DTDs or entity declarations in a stream. The parser would silently
@@ -215,22 +235,258 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
       const window = tail + text;
       tail = window.slice(-8);
       if (/<!(?!--)(?!\[CDATA\[)[A-Za-z]/.test(window)) {
-        this.options.log.warn("DTD or entity declaration from the XMPP server: closing the stream");
-        void entity._streamError("restricted-xml");
+        fail("restricted-xml", {}, "DTD or entity declaration from the XMPP server: closing the stream");
         return;
       }
       entity.emit("input", text);
       try {
         entity.parser?.write(text);
       } catch (err) {
+        if (err instanceof StreamLimitError) {
+          fail(
+            err.condition,
+            { reason: err.message },
+            "XML from the XMPP server breaks a limit: closing the stream",
+          );
+          return;
+        }
         // ltx throws (instead of emitting "error") on an undefined entity such as `&foo;`; left
         // alone, that exception would escape the socket handler and end the process.
-        this.options.log.warn(
+        fail(
+          "bad-format",
           { err: err instanceof Error ? err.message : String(err) },
           "unparsable XML from the XMPP server: closing the stream",
         );
-        void entity._streamError("bad-format");
       }
     };
+  }
+}
+
+type StreamErrorCondition = "policy-violation" | "not-well-formed" | "restricted-xml" | "bad-format";
+
+/** Thrown from inside the parser to stop it at the offending element; the link turns it into a stream error. */
+class StreamLimitError extends Error {
+  constructor(
+    readonly condition: "policy-violation" | "not-well-formed",
+    message: string,
+  ) {
+    super(message);
+    this.name = "StreamLimitError";
+  }
+}
+
+/** The part of @xmpp/xml's Parser (CommonJS, untyped) that the guard extends. */
+interface XmlParser extends EventEmitter {
+  write(data: string): void;
+  onStartElement(name: string, attrs: Record<string, string>): void;
+  onEndElement(name: string): void;
+}
+type XmlParserClass = new () => XmlParser;
+
+/**
+ * @xmpp/xml's Parser with limits, checked when an element starts and before it is built:
+ * - depth over {@link MAX_ELEMENT_DEPTH} or more than {@link MAX_ATTRIBUTES} attributes →
+ *   `policy-violation` (a 10 000-deep or 10 000-attribute stanza costs no more than its bytes);
+ * - a repeated attribute or an undeclared namespace prefix → `not-well-formed` (XML 1.0 §3.1,
+ *   Namespaces in XML §5). ltx accepts both: it keeps the last duplicate (so `to` could be read
+ *   one way by the server and another by us) and does not resolve prefixes at all.
+ * The parser builds attributes into one object, so duplicates are invisible by the time an
+ * element starts; {@link StartTagAuditor} reads the same text alongside and reports them.
+ */
+function guardedParser(Base: XmlParserClass): XmlParserClass {
+  return class GuardedParser extends Base {
+    /** Prefixes declared by each open element (null when it declares none); [0] is the stream root. */
+    private readonly scopes: (Set<string> | null)[] = [];
+    private readonly auditor = new StartTagAuditor();
+
+    override write(data: string): void {
+      this.auditor.scan(data);
+      try {
+        super.write(data);
+      } finally {
+        // Both have seen the same text, so every start tag the auditor found was consumed; this
+        // keeps them in step even if they ever disagree on some exotic input.
+        this.auditor.reset();
+      }
+    }
+
+    override onStartElement(name: string, attrs: Record<string, string>): void {
+      const duplicate = this.auditor.nextHasDuplicate();
+      // The stream root is level 0, a stanza level 1.
+      if (this.scopes.length > MAX_ELEMENT_DEPTH) {
+        throw new StreamLimitError("policy-violation", `elements nested deeper than ${MAX_ELEMENT_DEPTH}`);
+      }
+      const names = Object.keys(attrs);
+      if (names.length > MAX_ATTRIBUTES) {
+        throw new StreamLimitError("policy-violation", `more than ${MAX_ATTRIBUTES} attributes on <${name}>`);
+      }
+      if (duplicate) throw new StreamLimitError("not-well-formed", `a repeated attribute on <${name}>`);
+      let declared: Set<string> | null = null;
+      for (const attr of names) {
+        if (!attr.startsWith("xmlns:")) continue;
+        const prefix = attr.slice(6);
+        if (attrs[attr] === "" || prefix === "xmlns" || prefix === "") {
+          throw new StreamLimitError("not-well-formed", `an invalid namespace declaration ${attr}`);
+        }
+        declared ??= new Set();
+        declared.add(prefix);
+      }
+      this.scopes.push(declared);
+      this.checkPrefix(name);
+      for (const attr of names) if (attr !== "xmlns" && !attr.startsWith("xmlns:")) this.checkPrefix(attr);
+      super.onStartElement(name, attrs);
+    }
+
+    override onEndElement(name: string): void {
+      this.scopes.pop();
+      super.onEndElement(name);
+    }
+
+    private checkPrefix(qname: string): void {
+      const colon = qname.indexOf(":");
+      if (colon === -1) return;
+      const prefix = qname.slice(0, colon);
+      if (colon === 0 || qname.indexOf(":", colon + 1) !== -1 || colon === qname.length - 1) {
+        throw new StreamLimitError("not-well-formed", `a malformed qualified name ${qname.slice(0, 64)}`);
+      }
+      if (prefix === "xml") return;
+      if (this.scopes.some((scope) => scope?.has(prefix))) return;
+      throw new StreamLimitError("not-well-formed", `an undeclared namespace prefix ${prefix.slice(0, 64)}`);
+    }
+  };
+}
+
+/**
+ * Reads the stream text the way ltx's tokenizer does (same states, same decisions: text, tag
+ * name, attribute name/=/quote/value, comment, processing instruction, CDATA) but only to note,
+ * for each start tag in order, whether it repeats an attribute name. It keeps its state across
+ * chunks, like the parser, and stores nothing beyond the names of the tag it is in.
+ */
+class StartTagAuditor {
+  private state:
+    | "text"
+    | "tagName"
+    | "bang"
+    | "tag"
+    | "attrName"
+    | "attrEq"
+    | "attrQuot"
+    | "attrValue"
+    | "comment"
+    | "instruction"
+    | "cdata" = "text";
+  private endTag = false;
+  private tagNameLength = 0;
+  private bang = "";
+  private attrName = "";
+  private quote = "";
+  private names = new Set<string>();
+  private duplicate = false;
+  /** The last two characters stepped through, for `-->`, `]]>` and `?>`. */
+  private last = "";
+  private before = "";
+  /** One flag per start tag found and not yet claimed by the parser. */
+  private readonly found: boolean[] = [];
+
+  scan(text: string): void {
+    let i = 0;
+    while (i < text.length) {
+      // Skip what cannot matter quickly, as ltx does: text up to the next `<`, a value up to its quote.
+      if (this.state === "text" || this.state === "attrValue") {
+        const next = text.indexOf(this.state === "text" ? "<" : this.quote, i);
+        if (next === -1) return;
+        i = next;
+      }
+      const c = text[i]!;
+      this.step(c);
+      this.before = this.last;
+      this.last = c;
+      i += 1;
+    }
+  }
+
+  /** Whether the next start tag, in stream order, repeated an attribute. */
+  nextHasDuplicate(): boolean {
+    return this.found.shift() ?? false;
+  }
+
+  reset(): void {
+    this.found.length = 0;
+  }
+
+  private step(c: string): void {
+    const space = c <= " ";
+    switch (this.state) {
+      case "text":
+        if (c === "<") {
+          this.state = "tagName";
+          this.tagNameLength = 0;
+          this.names.clear();
+          this.duplicate = false;
+        }
+        return;
+      case "tagName":
+        if (c === "/" && this.tagNameLength === 0) this.endTag = true;
+        else if (c === "!") {
+          this.state = "bang";
+          this.bang = "";
+        } else if (c === "?") this.state = "instruction";
+        else if (space || c === "/" || c === ">") {
+          this.state = "tag";
+          this.step(c);
+        } else this.tagNameLength += 1;
+        return;
+      case "bang":
+        // `<![CDATA[` opens a CDATA section; anything else after `<!` is skipped like a comment.
+        this.bang += c;
+        if (this.bang === "[CDATA[") this.state = "cdata";
+        else if (!"[CDATA[".startsWith(this.bang)) {
+          this.state = "comment";
+          this.step(c);
+        }
+        return;
+      case "tag":
+        if (c === ">") {
+          if (!this.endTag) this.found.push(this.duplicate);
+          this.endTag = false;
+          this.state = "text";
+        } else if (c !== "/" && !space) {
+          this.state = "attrName";
+          this.attrName = c;
+        }
+        return;
+      case "attrName":
+        if (space || c === "=") {
+          this.state = "attrEq";
+          this.step(c);
+        } else this.attrName += c;
+        return;
+      case "attrEq":
+        if (c === "=") this.state = "attrQuot";
+        return;
+      case "attrQuot":
+        if (c === '"' || c === "'") {
+          this.quote = c;
+          this.state = "attrValue";
+        }
+        return;
+      case "attrValue":
+        if (c === this.quote) {
+          if (this.names.has(this.attrName)) this.duplicate = true;
+          else this.names.add(this.attrName);
+          this.state = "tag";
+        }
+        return;
+      case "comment":
+        if (c === ">" && (this.before + this.last === "--" || this.before + this.last === "]]"))
+          this.state = "text";
+        return;
+      case "instruction":
+        if (c === ">" && this.last === "?") this.state = "text";
+        return;
+      case "cdata":
+        if (c === ">" && this.before + this.last === "]]") this.state = "text";
+        return;
+    }
   }
 }
