@@ -1,14 +1,15 @@
 /**
  * The Bot API methods that act on existing messages or on the chat without creating a
- * message: editMessageText, deleteMessage, setMessageReaction, sendChatAction. The
- * permission rules are the documented ones (https://core.telegram.org/bots/api#deletemessage);
- * the 48-hour limits are not modelled because the fake's clock is the real one.
+ * message: editMessageText, deleteMessage, setMessageReaction, sendChatAction,
+ * deleteBusinessMessages. The permission rules are the documented ones
+ * (https://core.telegram.org/bots/api#deletemessage); the 48-hour limits are not modelled because the fake's clock is the real one.
  */
 import { isAdmin, requireMessageId, resolveChat } from "./access.ts";
 import { MESSAGE_TEXT, readFormatted, textContent } from "./compose.ts";
 import type { MethodHandler } from "./context.ts";
 import { badRequest } from "./errors.ts";
 import type { TgReaction } from "./types.ts";
+import type { World } from "./world.ts";
 
 const NOT_MODIFIED =
   "message is not modified: specified new message content and reply markup are exactly the same as a " +
@@ -57,6 +58,46 @@ export const deleteMessage: MethodHandler = (ctx) => {
   ctx.record({ chat_id: target.chat.id });
   return true;
 };
+
+/**
+ * deleteBusinessMessages (https://core.telegram.org/bots/api#deletebusinessmessages): messages
+ * of one chat of the business account. The fake lets the bot delete what it sent through the
+ * connection (the `can_delete_sent_messages` right) and, when it may reply, any other message of
+ * the chat; all ids must belong to one chat.
+ */
+export const deleteBusinessMessages: MethodHandler = (ctx) => {
+  const { params, world, bot } = ctx;
+  const id = params.str("business_connection_id") ?? "";
+  const business = world.business.get(id);
+  if (business === undefined || business.botToken !== bot.token)
+    throw badRequest("business connection not found");
+  const raw = params.json("message_ids", "message identifiers");
+  if (!Array.isArray(raw) || raw.length === 0 || !raw.every((m) => Number.isInteger(m))) {
+    throw badRequest("message identifiers are not specified");
+  }
+  const ids = raw as number[];
+  const prefix = `business/${id}/`;
+  const key = findBusinessChat(world, prefix, ids);
+  if (key === undefined) throw badRequest("message to delete not found");
+  for (const messageId of ids) {
+    const stored = world.message(key, messageId);
+    if (stored === undefined) continue;
+    if (stored.senderId !== bot.user.id && !business.connection.can_reply)
+      throw badRequest("message can't be deleted");
+  }
+  for (const messageId of ids) world.deleteMessage(key, messageId);
+  ctx.record({ chat_id: Number(key.slice(prefix.length)) });
+  return true;
+};
+
+/** The conversation key of the business chat holding the first of `ids`. */
+function findBusinessChat(world: World, prefix: string, ids: number[]): string | undefined {
+  for (const user of world.users.keys()) {
+    const key = `${prefix}${user}`;
+    if (ids.some((m) => world.message(key, m) !== undefined)) return key;
+  }
+  return undefined;
+}
 
 /**
  * The emoji a reaction may use ("Currently, it can be one of ..." in
@@ -190,4 +231,5 @@ export const MODIFY_METHODS: Record<string, MethodHandler> = {
   deleteMessage,
   setMessageReaction,
   sendChatAction,
+  deleteBusinessMessages,
 };

@@ -26,12 +26,28 @@ export const LIMITS = {
   uploadBytes: 50 * 1024 * 1024,
 };
 
-/** Resolves the target of a send and checks a business connection may reply. */
+/** How long after the customer's last message a bot may still answer for a business account. */
+const BUSINESS_REPLY_WINDOW_S = 24 * 60 * 60;
+
+/**
+ * Resolves the target of a send and checks a business connection may reply: the connection
+ * allows replies, and the chat was active in the last 24 hours ("can act on behalf of the
+ * business account in chats that were active in the last 24 hours",
+ * https://core.telegram.org/bots/api#businessbotrights). The fake reads "active" as: the
+ * customer wrote within 24 hours. The real server's refusal observed in the wild is
+ * `Bad Request: BUSINESS_PEER_INVALID`; its exact rule is not documented.
+ */
 function sendTarget(ctx: MethodContext): ResolvedChat {
   const target = resolveChat(ctx.world, ctx.bot, ctx.params, true);
   const connection = target.business?.connection;
   if (connection !== undefined && (!connection.is_enabled || !connection.can_reply)) {
     throw badRequest("BUSINESS_CONNECTION_NOT_ALLOWED");
+  }
+  if (connection !== undefined) {
+    const since = ctx.world.now() - BUSINESS_REPLY_WINDOW_S;
+    const messages = ctx.world.conversation(target.key).messages.values();
+    const active = [...messages].some((m) => m.senderId === target.chat.id && m.message.date >= since);
+    if (!active) throw badRequest("BUSINESS_PEER_INVALID");
   }
   return target;
 }

@@ -1,0 +1,202 @@
+/**
+ * The one place that holds a bot token: a Bot API client on node-telegram-bot-api's `Api` with its
+ * own retries switched off (`maxRetries: 0` — its retries of a send that timed out after Telegram
+ * accepted it duplicate the message, and it cannot pace per chat), and ours on top:
+ *
+ * - 429: wait `retry_after` (the pacer then holds every request to that chat until the deadline),
+ *   then try again; a wait longer than `maxRetryAfterSeconds` fails the call.
+ * - 5xx, network errors, timeouts: exponential backoff with jitter, up to `maxAttempts`.
+ * - Anything else fails at once.
+ *
+ * Every failure leaves as a `TelegramFailure` whose text went through `redactToken`: the library's
+ * own errors keep a `cause` that may hold request details, so they never leave this module.
+ * File downloads (their URL contains the token) happen here too and return bytes only.
+ */
+import { Api, NetworkError, ParseError, TelegramApiError, TimeoutError } from "node-telegram-bot-api";
+import type * as T from "node-telegram-bot-api/types";
+import type { Logger } from "../../src/adapter/index.ts";
+import { type PaceTarget, SendPacer, sleep } from "./pacing.ts";
+import { redactToken } from "./redact.ts";
+import type { TelegramSettings } from "./settings.ts";
+
+export type { T };
+
+/** A failed Bot API call, safe to log and to show. */
+export class TelegramFailure extends Error {
+  constructor(
+    readonly method: string,
+    /** `api`: Telegram answered `ok: false`; the others: no usable answer. */
+    readonly kind: "api" | "network" | "timeout" | "bad-response" | "aborted",
+    /** The Bot API error_code (HTTP status) for `api` failures. */
+    readonly code: number | undefined,
+    /** Telegram's description, e.g. "Forbidden: bot was blocked by the user". */
+    readonly description: string,
+    readonly parameters: { retry_after?: number; migrate_to_chat_id?: number } = {},
+  ) {
+    super(`${method} failed: ${code !== undefined ? `${code} ` : ""}${description}`);
+    this.name = "TelegramFailure";
+  }
+
+  /** Worth trying again: rate limits, server errors, no answer. */
+  get transient(): boolean {
+    if (this.kind === "aborted") return false;
+    if (this.kind !== "api") return true;
+    return this.code === 429 || (this.code !== undefined && this.code >= 500);
+  }
+}
+
+export interface CallOptions {
+  /** Sends that create a message are paced per chat; other calls only wait out a 429 deadline. */
+  pace?: PaceTarget;
+  /** The chat a non-creating call is about, so a 429 deadline of that chat is respected. */
+  chatId?: string;
+  signal?: AbortSignal;
+  /** False for calls where a retry would do more harm than a failure (none so far). */
+  retry?: boolean;
+}
+
+export class BotClient {
+  private readonly api: Api;
+  readonly pacer: SendPacer;
+
+  constructor(
+    private readonly token: string,
+    private readonly settings: TelegramSettings,
+    private readonly log: Logger,
+    pacer?: SendPacer,
+  ) {
+    this.api = new Api(token, {
+      apiRoot: settings.apiRoot,
+      maxRetries: 0,
+      timeoutMs: settings.requestTimeoutMs,
+    });
+    this.pacer = pacer ?? new SendPacer(settings.pacing);
+  }
+
+  /**
+   * Runs one Bot API call with our retry policy. `run` gets the abort signal; it is called again
+   * for each attempt.
+   */
+  async call<R>(
+    method: string,
+    run: (api: Api, signal?: AbortSignal) => Promise<R>,
+    options: CallOptions = {},
+  ): Promise<R> {
+    const { retry } = this.settings;
+    const maxAttempts = options.retry === false ? 1 : retry.maxAttempts;
+    let backoffStep = 0;
+    for (let attempt = 1; ; attempt++) {
+      if (options.pace)
+        await this.pacer
+          .admit(options.pace, options.signal)
+          .catch((err: unknown) => this.aborted(method, err));
+      else if (options.chatId)
+        await this.pacer
+          .waitUnblocked(options.chatId, options.signal)
+          .catch((err: unknown) => this.aborted(method, err));
+      let failure: TelegramFailure;
+      try {
+        return await run(this.api, options.signal);
+      } catch (err) {
+        failure = this.toFailure(method, err, options.signal);
+      }
+      if (!failure.transient || attempt >= maxAttempts) throw failure;
+      const chatId = options.pace?.chatId ?? options.chatId;
+      if (failure.code === 429) {
+        const seconds = failure.parameters.retry_after ?? 1;
+        if (seconds > retry.maxRetryAfterSeconds) throw failure;
+        this.pacer.block(chatId, seconds);
+        this.log.info(
+          { method, chat: chatId, retryAfter: seconds, attempt },
+          "telegram asked to slow down; waiting",
+        );
+        if (!options.pace && !chatId)
+          await sleep(seconds * 1000 + this.settings.pacing.marginMs, options.signal).catch((e: unknown) =>
+            this.aborted(method, e),
+          );
+        continue;
+      }
+      const ceiling = Math.min(retry.maxMs, retry.baseMs * 2 ** backoffStep++);
+      const wait = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+      this.log.info(
+        { method, chat: chatId, attempt, wait, failure: failure.message },
+        "telegram call failed; retrying",
+      );
+      await sleep(wait, options.signal).catch((e: unknown) => this.aborted(method, e));
+    }
+  }
+
+  getMe(signal?: AbortSignal): Promise<T.User> {
+    return this.call("getMe", (api, s) => api.getMe(s), { signal });
+  }
+
+  getUpdates(params: T.GetUpdatesParams, signal?: AbortSignal): Promise<T.Update[]> {
+    return this.call("getUpdates", (api, s) => api.getUpdates(params, s), { signal });
+  }
+
+  /**
+   * The bytes of a file known by `file_id`, at most `maxBytes`; undefined when it is larger. The
+   * download URL holds the token and never leaves this method.
+   */
+  async download(fileId: string, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    const file = await this.call("getFile", (api, s) => api.getFile({ file_id: fileId }, s), { signal });
+    if (!file.file_path || (file.file_size !== undefined && file.file_size > maxBytes)) return undefined;
+    const url = `${this.settings.apiRoot.replace(/\/+$/, "")}/file/bot${this.token}/${file.file_path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, { signal: signal ?? AbortSignal.timeout(this.settings.requestTimeoutMs) });
+    } catch (err) {
+      throw this.toFailure("downloadFile", err, signal);
+    }
+    if (!response.ok)
+      throw new TelegramFailure("downloadFile", "api", response.status, "file download failed");
+    const length = Number(response.headers.get("content-length") ?? "0");
+    if (length > maxBytes) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    const data = new Uint8Array(await response.arrayBuffer());
+    return data.length > maxBytes ? undefined : data;
+  }
+
+  private aborted(method: string, err: unknown): never {
+    throw new TelegramFailure(
+      method,
+      "aborted",
+      undefined,
+      err instanceof Error ? redactToken(err.message, this.token) : "aborted",
+    );
+  }
+
+  /** Turns whatever the library threw into a TelegramFailure with no token in it. */
+  private toFailure(method: string, err: unknown, signal?: AbortSignal): TelegramFailure {
+    const clean = (text: string) => redactToken(text, this.token);
+    if (signal?.aborted) return new TelegramFailure(method, "aborted", undefined, "cancelled");
+    if (err instanceof TelegramApiError) {
+      const parameters = {
+        ...(err.parameters?.retry_after !== undefined ? { retry_after: err.parameters.retry_after } : {}),
+        ...(err.parameters?.migrate_to_chat_id !== undefined
+          ? { migrate_to_chat_id: err.parameters.migrate_to_chat_id }
+          : {}),
+      };
+      return new TelegramFailure(method, "api", err.errorCode, clean(err.description), parameters);
+    }
+    if (err instanceof TimeoutError)
+      return new TelegramFailure(method, "timeout", undefined, "no answer in time");
+    if (err instanceof ParseError)
+      return new TelegramFailure(method, "bad-response", undefined, "the answer was not JSON");
+    if (err instanceof NetworkError) {
+      // "Server error 502 on sendMessage" (an HTML error page) or a connection failure.
+      const status = /Server error (\d{3})/.exec(err.message)?.[1];
+      if (status)
+        return new TelegramFailure(method, "api", Number(status), `HTTP ${status} from the Bot API`);
+      return new TelegramFailure(method, "network", undefined, "could not reach the Bot API");
+    }
+    return new TelegramFailure(
+      method,
+      "network",
+      undefined,
+      clean(err instanceof Error ? err.message : String(err)),
+    );
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The Telegram gateway end to end: a real Redis, a real Prosody with the `telegram.localhost`
+ * component and test users, the fake Bot API server (test/fakes/telegram), and Postern in this
+ * process with the real Telegram adapter, configured from YAML like an operator would.
+ *
+ * Every log line Postern writes is kept (`logText()`), so tests can check no secret ever shows.
+ */
+import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
+import pino from "pino";
+import { telegramAdapter } from "../../adapters/telegram/index.ts";
+import type { Adapter, AdapterFactory } from "../../src/adapter/adapter.ts";
+import { parseConfigText } from "../../src/config/load.ts";
+import type { PosternConfig } from "../../src/config/schema.ts";
+import { type RunningPostern, startPostern } from "../../src/core/app.ts";
+import { type FakeTelegram, type FakeTelegramOptions, startFakeTelegram } from "../fakes/telegram/server.ts";
+import { type ProsodyServer, startProsody } from "./prosody.ts";
+import { type RedisServer, startRedis } from "./redis.ts";
+import { connectXmpp, type XmppTestClient } from "./xmpp-client.ts";
+
+export const TG_GATEWAY = "telegram.localhost";
+export const TG_USERS = ["alice", "bob", "mallory"] as const;
+export const TG_PASSWORD = "secret-pw";
+
+export interface TelegramHarness {
+  prosody: ProsodyServer;
+  redis: RedisServer;
+  telegram: FakeTelegram;
+  config: PosternConfig;
+  postern: RunningPostern;
+  login(user: (typeof TG_USERS)[number], resource?: string): Promise<XmppTestClient>;
+  /** Everything Postern logged so far (debug level), one JSON object per line. */
+  logText(): string;
+  /**
+   * Starts a fresh Postern on the same Redis. With `crash`, the old one is dropped as `kill -9`
+   * would: the component link cut with no goodbye, its Redis connection closed, nothing flushed.
+   */
+  restartPostern(opts?: { crash?: boolean }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface TelegramHarnessOptions {
+  /** Extra YAML for the gateway's `settings` mapping (one line, `key: value, …`). */
+  settings?: string;
+  fake?: FakeTelegramOptions;
+}
+
+export async function startTelegramHarness(opts: TelegramHarnessOptions = {}): Promise<TelegramHarness> {
+  const secret = randomBytes(12).toString("hex");
+  const [redis, prosody, telegram] = await Promise.all([
+    startRedis(),
+    startProsody({
+      components: [{ domain: TG_GATEWAY, secret }],
+      users: TG_USERS.map((u) => ({ username: u, password: TG_PASSWORD })),
+    }),
+    startFakeTelegram(opts.fake),
+  ]);
+  // Every adapter instance ever created, so the ones left behind by a simulated crash can be
+  // stopped when the test ends (a killed process would have taken them along).
+  const created: Adapter[] = [];
+  const factory: AdapterFactory<unknown> = {
+    ...(telegramAdapter as AdapterFactory<unknown>),
+    create(context) {
+      const adapter = (telegramAdapter as AdapterFactory<unknown>).create(context);
+      created.push(adapter);
+      return adapter;
+    },
+  };
+  const yaml = `
+log: { level: debug }
+redis: { url: "${redis.url}", keyPrefix: "tg:" }
+secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
+gateways:
+  - domain: ${TG_GATEWAY}
+    adapter: telegram
+    xmpp: { host: 127.0.0.1, port: ${prosody.componentPort}, secret: "${secret}" }
+    users: { allowedDomains: [localhost] }
+    limits: { maxBodyBytes: 65536 }
+    settings: { apiRoot: "${telegram.apiRoot}", pollLeaseMs: 1500, retry: { baseMs: 50, maxMs: 400 }${opts.settings ? `, ${opts.settings}` : ""} }
+`;
+  const config = parseConfigText(yaml, "telegram-harness.yaml", {
+    adapterSchemas: { telegram: factory.configSchema },
+  });
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString("utf8"));
+      done();
+    },
+  });
+  const echo = process.env.POSTERN_TEST_LOG;
+  const log = pino(
+    { level: "debug" },
+    echo
+      ? pino.multistream([
+          { stream: sink, level: "debug" },
+          { stream: process.stderr, level: echo as pino.Level },
+        ])
+      : sink,
+  );
+  const start = () => startPostern(config, { telegram: factory }, { log, waitOnlineMs: 15_000 });
+  const clients: XmppTestClient[] = [];
+  const harness: TelegramHarness = {
+    prosody,
+    redis,
+    telegram,
+    config,
+    postern: await start(),
+    async login(user, resource = "test") {
+      const c = await connectXmpp({
+        port: prosody.c2sPort,
+        domain: "localhost",
+        username: user,
+        password: TG_PASSWORD,
+        resource,
+      });
+      clients.push(c);
+      await c.sendPresence();
+      return c;
+    },
+    logText: () => lines.join(""),
+    async restartPostern({ crash = false } = {}) {
+      if (crash) {
+        for (const g of harness.postern.gateways) await g.abandon();
+        await harness.postern.store.close();
+      } else {
+        await harness.postern.stop();
+      }
+      harness.postern = await start();
+    },
+    async stop() {
+      await Promise.all(clients.map((c) => c.stop().catch(() => undefined)));
+      await harness.postern.stop().catch(() => undefined);
+      await Promise.all(created.map((a) => a.stop().catch(() => undefined)));
+      await Promise.all([prosody.stop(), redis.stop(), telegram.close()]);
+    },
+  };
+  return harness;
+}
