@@ -9,6 +9,7 @@ import {
   type Form,
   type FormValues,
   formValue,
+  type KeyValueState,
 } from "../../src/adapter/index.ts";
 import { isServerName } from "./protocol/address.ts";
 import { isSupportedEncoding } from "./protocol/decode.ts";
@@ -21,18 +22,17 @@ function sessionOf(context: CommandContext<unknown>): IrcSession | undefined {
   return context.session instanceof IrcSession ? context.session : undefined;
 }
 
-const NO_SESSION: CommandStep<never> = {
-  kind: "error",
-  message: "You have no IRC session right now: join an IRC channel or come online first.",
-};
-
 function values(v: FormValues, name: string): string[] {
   const value = v[name];
   if (value === undefined) return [];
   return (Array.isArray(value) ? value : value.split("\n")).map((s) => s.trim()).filter((s) => s !== "");
 }
 
-/** "Configure an IRC server": pick a server, then edit nick, names, passwords, auto-join, encoding. */
+/**
+ * "Configure an IRC server": pick a server, then edit nick, names, passwords, auto-join, encoding.
+ * Works without an open session: the settings live in the user's state and apply on the next
+ * connection to that server.
+ */
 function configureServer(shared: GatewayShared): AdhocCommand<{ server?: string }> {
   return {
     node: "irc:configure-server",
@@ -40,18 +40,16 @@ function configureServer(shared: GatewayShared): AdhocCommand<{ server?: string 
     audience: "user",
     requiresRegistration: false,
     async step(context) {
-      const session = sessionOf(context);
-      if (!session) return NO_SESSION;
       if (context.state === undefined) return { kind: "form", form: serverPicker(shared), state: {} };
       if (context.state.server === undefined) {
         const server = formValue(context.values, "server")?.trim().toLowerCase() ?? "";
         if (!isServerName(server) || serverSettings(shared.settings, server) === undefined) {
           return { kind: "error", message: "that IRC server is not available on this gateway" };
         }
-        const stored = await readUserServerSetup(session.context.state, server);
+        const stored = await readUserServerSetup(context.userState, server);
         return { kind: "form", form: serverForm(server, stored), state: { server } };
       }
-      return saveServer(session, context.state.server, context.values);
+      return saveServer(context.userState, context.state.server, context.values);
     },
   };
 }
@@ -75,11 +73,11 @@ function serverPicker(shared: GatewayShared): Form {
 
 /** Last step of "Configure an IRC server": checks and stores what the user submitted. */
 async function saveServer(
-  session: IrcSession,
+  state: KeyValueState,
   server: string,
   v: FormValues,
 ): Promise<CommandStep<{ server?: string }>> {
-  const stored = await readUserServerSetup(session.context.state, server);
+  const stored = await readUserServerSetup(state, server);
   const setup: UserServerSetup = { ...stored };
   const nick = formValue(v, "nick")?.trim();
   if (nick) {
@@ -122,7 +120,7 @@ async function saveServer(
     if (secret !== undefined && /[\r\n\0]/.test(secret))
       return { kind: "error", message: "passwords cannot hold line breaks" };
   }
-  await writeUserServerSetup(session.context.state, server, setup);
+  await writeUserServerSetup(state, server, setup);
   return {
     kind: "done",
     note: `Saved your settings for ${server}. They apply the next time you connect to it.`,
@@ -182,10 +180,9 @@ export function ircCommands(shared: GatewayShared): AdhocCommand[] {
       requiresRegistration: false,
       async step(context) {
         const session = sessionOf(context);
-        if (!session) return NO_SESSION;
         const server = formValue(context.values, "server");
         if (server === undefined) {
-          const options = session.describe().map((l) => ({ value: l.server }));
+          const options = (session?.describe() ?? []).map((l) => ({ value: l.server }));
           if (options.length === 0) return { kind: "done", note: "You are not connected to any IRC server." };
           return {
             kind: "form",
@@ -197,7 +194,7 @@ export function ircCommands(shared: GatewayShared): AdhocCommand[] {
           };
         }
         if (!checkServer(server)) return { kind: "error", message: "unknown server" };
-        const done = await session.disconnect(server, "Postern: disconnected by the user");
+        const done = (await session?.disconnect(server, "Postern: disconnected by the user")) ?? false;
         return {
           kind: "done",
           note: done ? `Disconnected from ${server}.` : `You were not connected to ${server}.`,

@@ -5,9 +5,9 @@
  * else is ours:
  * - every line we send goes through a token-bucket queue, so one user cannot flood the server
  *   into banning the gateway's address;
- * - irc-framework's own reconnect is off; after a loss we wait with exponential backoff and
- *   jitter, then queue for a slot in the gateway-wide {@link ConnectGate}; a ban pauses that
- *   user for `bannedMs`;
+ * - irc-framework's own reconnect is off; after a loss, or a first connection that never got
+ *   through (server down, refused), we wait with exponential backoff and jitter, then queue for a
+ *   slot in the gateway-wide {@link ConnectGate}; a ban pauses that user for `bannedMs`;
  * - a nick in use during registration is retried as nick_, nick__, …
  * The owner (a ServerLink) sees parsed lines and state changes through {@link ConnectionEvents}.
  */
@@ -83,7 +83,7 @@ export class IrcConnection {
     );
     this.client.connection.on("message", (message: IrcMessage) => this.onMessage(message));
     this.client.on("socket connected", () => this.onSocketOpen());
-    this.client.on("socket close", () => this.onSocketClose());
+    this.client.on("socket close", (error?: unknown) => this.onSocketClose(error));
     this.client.on("sasl failed", () =>
       this.options.log.warn({ server: options.server }, "SASL authentication failed"),
     );
@@ -295,24 +295,15 @@ export class IrcConnection {
     this.options.events.state("online", `connected to ${this.options.server} as ${nick}`);
   }
 
-  private onSocketClose(): void {
+  private onSocketClose(error?: unknown): void {
     this.clearTimer();
     if (this.phase === "closed") {
       this.closedResolve?.();
       return;
     }
     const unsent = this.queue.clear().length;
-    const reason = this.lastError || "connection lost";
+    const reason = this.lastError || (error instanceof Error ? error.message : "") || "connection lost";
     this.options.events.lost(reason, unsent);
-    if (!this.everRegistered) {
-      // The server never accepted us (refused, unreachable, rejected registration): retrying
-      // without the user asking would only hammer it.
-      this.phase = "closed";
-      this.abort.abort();
-      this.client.connection.end();
-      this.options.events.state("failed", `cannot connect to ${this.options.server}: ${reason}`);
-      return;
-    }
     if (this.registeredAt > 0 && Date.now() - this.registeredAt > STABLE_AFTER_MS) this.attempt = 0;
     this.registeredAt = 0;
     const banned = isBanReason(reason);
@@ -322,11 +313,16 @@ export class IrcConnection {
     this.attempt += 1;
     this.phase = "waiting";
     const seconds = Math.round(delay / 1000);
+    // A server that never let us in (down, refusing) is tried again like a lost one, with the
+    // same backoff: it may just be restarting. The user sees why it is taking long.
+    const what = this.everRegistered
+      ? `lost ${this.options.server}`
+      : `cannot connect to ${this.options.server}`;
     this.options.events.state(
-      "reconnecting",
+      this.everRegistered ? "reconnecting" : "connecting",
       banned
         ? `banned by ${this.options.server} (${reason}); trying again in ${seconds} s`
-        : `lost ${this.options.server} (${reason}); reconnecting in ${seconds} s`,
+        : `${what} (${reason}); trying again in ${seconds} s`,
     );
     this.timer = setTimeout(() => {
       this.timer = undefined;

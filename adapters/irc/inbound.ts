@@ -165,6 +165,9 @@ function onMessage(link: ServerLink, m: IrcMessage, baseKind: MessageKind): void
     text: ircToStyled(body),
   };
   withMeta(event, m);
+  // IRCv3 client tag: the msgid this message answers (the core maps it through the id map).
+  const replyTo = m.tags["+draft/reply"];
+  if (replyTo) event.replyTo = replyTo;
 
   if (self) {
     // Our own line reflected by echo-message: report each sent message once, with its clientId.

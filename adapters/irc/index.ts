@@ -5,9 +5,11 @@
  * bookmarks.
  *
  * Module map: settings.ts (config schema) → session.ts (one user) → server-link.ts (one server
- * of that user: operations) + inbound.ts (lines → events) → connection.ts (socket lifecycle,
- * flood limiter, reconnect) → transport.ts (bytes, TLS, last line check). The pure IRC wire code
- * lives in protocol/.
+ * of that user: operations; outbox.ts holds what is said while the connection is down) +
+ * inbound.ts (lines → events) → connection.ts (socket lifecycle, flood limiter, reconnect with
+ * backoff, also when the first connection fails) → transport.ts (bytes, TLS, last line check).
+ * commands.ts and user-config.ts: the ad-hoc commands and the per-user server settings they
+ * store. The pure IRC wire code lives in protocol/.
  */
 import type {
   Adapter,

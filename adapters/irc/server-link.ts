@@ -22,6 +22,7 @@ import type { ConnectGate } from "./connect-gate.ts";
 import { type ConnectionIdentity, IrcConnection } from "./connection.ts";
 import { EchoTracker } from "./echo.ts";
 import { handleLine } from "./inbound.ts";
+import { byConversation, Outbox, type PendingMessage } from "./outbox.ts";
 import { formatIrcAddress } from "./protocol/address.ts";
 import { foldCase, sameName } from "./protocol/casemap.ts";
 import { styledToIrc } from "./protocol/formatting.ts";
@@ -40,7 +41,7 @@ export interface LinkOptions {
   log: Logger;
   /** Reports an event to the user; ordered, never throws. */
   emit(event: SessionEvent): void;
-  /** Called once the link is closed for good (failed, or closed by the session). */
+  /** Called once the link is closed for good (by the session, a command or the idle close). */
   onClosed(link: ServerLink): void;
 }
 
@@ -97,6 +98,9 @@ export class ServerLink {
   private readonly waiters = new Set<LineWaiter>();
   private readonly readyWaiters: { resolve(): void; reject(error: AdapterError): void }[] = [];
   private readonly ctcpBucket = new TokenBucket({ capacity: 3, refillEveryMs: 5_000 });
+  /** Messages said while the connection was not up, sent once it is (R5). */
+  private readonly outbox = new Outbox();
+  private outboxTimer: NodeJS.Timeout | undefined;
   private registeredOnce = false;
   private state: SessionStateName = "connecting";
 
@@ -236,11 +240,45 @@ export class ServerLink {
     ).catch(() => undefined);
   }
 
-  /** Sends a message to a channel or nick; reports the user's own copy as an event. */
+  /**
+   * Sends a message to a channel or nick; reports the user's own copy as an event. While the
+   * connection is not up (registering, or waiting to reconnect) the message waits in the outbox
+   * and this resolves at once: the core's queue for the conversation is not held up, and the
+   * user's copy is reported when the message really goes out.
+   */
   async say(target: string, conversation: ConversationRef, message: OutgoingMessage): Promise<void> {
-    await this.ready();
     if (conversation.kind === "room") this.checkChannel(target);
     else this.checkNick(target);
+    if (this.connection.isClosed) {
+      throw new AdapterError("recipient-unavailable", `not connected to ${this.server}`);
+    }
+    this.lastActivity = Date.now();
+    if (!this.connection.isRegistered || this.outbox.size > 0) {
+      // Behind what already waits, so the conversation keeps its order.
+      if (!this.outbox.add({ target, conversation, message })) {
+        throw new AdapterError(
+          "recipient-unavailable",
+          `not connected to ${this.server}; ${this.outbox.limits.perConversation} messages already wait for the connection`,
+          { retryable: true },
+        );
+      }
+      this.flushOutbox();
+      return;
+    }
+    if (!this.transmit(target, conversation, message)) {
+      throw new AdapterError(
+        "resource-constraint",
+        "message not sent: the flood limiter's queue is full; slow down",
+        { retryable: true },
+      );
+    }
+  }
+
+  /**
+   * Hands one message to the flood limiter, all its lines or none; false when they do not fit.
+   * Then reports the user's own copy (or, with echo-message, waits for the server's).
+   */
+  private transmit(target: string, conversation: ConversationRef, message: OutgoingMessage): boolean {
     const lines = splitForIrc({
       command: "PRIVMSG",
       target,
@@ -248,18 +286,11 @@ export class ServerLink {
       action: message.kind === "action",
       prefixReserve: this.connection.prefixReserve,
     });
-    if (lines.length === 0) return;
-    if (!this.connection.send(lines)) {
-      throw new AdapterError(
-        "resource-constraint",
-        `message not sent: it needs ${lines.length} IRC lines and the flood limiter's queue is full`,
-        { retryable: true },
-      );
-    }
-    this.lastActivity = Date.now();
+    if (lines.length === 0) return true;
+    if (!this.connection.send(lines)) return false;
     if (this.connection.capEnabled("echo-message")) {
       this.echoes.expect(this.fold(target), message.clientId, message.text, lines.length);
-      return;
+      return true;
     }
     // No echo-message: reflect it ourselves so the user's other resources see it.
     this.emit({
@@ -270,6 +301,51 @@ export class ServerLink {
       text: message.text,
       echoOf: message.clientId,
     });
+    return true;
+  }
+
+  /**
+   * Sends what waits in the outbox, in order, as far as the flood limiter takes it, and tells the
+   * user about messages that waited too long. Runs again when the limiter has room (registered)
+   * or when the oldest message expires (not registered).
+   */
+  private flushOutbox(): void {
+    if (this.outboxTimer !== undefined) clearTimeout(this.outboxTimer);
+    this.outboxTimer = undefined;
+    this.reportUnsent(
+      this.outbox.expire(),
+      `the connection to ${this.server} was down for more than 10 minutes`,
+    );
+    while (this.connection.isRegistered) {
+      const next = this.outbox.peek();
+      if (next === undefined) break;
+      let sent: boolean;
+      try {
+        sent = this.transmit(next.target, next.conversation, next.message);
+      } catch (error) {
+        sent = true; // cannot ever be sent: report it instead of retrying forever
+        this.reportUnsent([next], (error as Error).message);
+      }
+      if (!sent) break;
+      this.outbox.shift();
+    }
+    const delay = this.connection.isRegistered
+      ? this.options.settings.flood.refillMs
+      : this.outbox.msUntilExpiry();
+    if (delay === undefined || this.outbox.size === 0 || this.connection.isClosed) return;
+    this.outboxTimer = setTimeout(() => this.flushOutbox(), delay);
+    this.outboxTimer.unref();
+  }
+
+  /** One notice per conversation about messages that will not be sent. */
+  private reportUnsent(items: readonly PendingMessage[], why: string): void {
+    for (const { conversation, count } of byConversation(items).values()) {
+      this.emit({
+        type: "notice",
+        conversation,
+        text: `${count} message(s) you sent here were not delivered: ${why}.`,
+      });
+    }
   }
 
   /** Sends raw lines typed to the server contact (only when the operator allows it). */
@@ -342,6 +418,7 @@ export class ServerLink {
     for (const waiter of this.readyWaiters.splice(0)) {
       waiter.reject(new AdapterError("recipient-unavailable", "the IRC connection was closed"));
     }
+    this.dropOutbox(`the connection to ${this.server} was closed`);
     await this.connection.close(reason);
     this.failWaiters(new AdapterError("recipient-unavailable", "the IRC connection was closed"));
     this.options.onClosed(this);
@@ -360,7 +437,10 @@ export class ServerLink {
   /** True when nothing has happened here for `idleMs` and no channel is joined. */
   isIdle(idleMs: number): boolean {
     return (
-      this.channels.size === 0 && this.awaitedJoins.size === 0 && Date.now() - this.lastActivity >= idleMs
+      this.channels.size === 0 &&
+      this.awaitedJoins.size === 0 &&
+      this.outbox.size === 0 &&
+      Date.now() - this.lastActivity >= idleMs
     );
   }
 
@@ -379,6 +459,8 @@ export class ServerLink {
     for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
     if (this.registeredOnce) this.rejoin();
     this.registeredOnce = true;
+    // After the JOINs: the server handles our lines in order, so channel messages follow them.
+    this.flushOutbox();
   }
 
   /** After a reconnect: join every channel again, with its key. */
@@ -391,15 +473,10 @@ export class ServerLink {
     }
   }
 
+  /** The connection never gives up by itself (it backs off); it ends only through `close`. */
   private onState(state: SessionStateName, reason: string): void {
     this.state = state;
     this.emit({ type: "session.state", state, reason });
-    if (state === "failed") {
-      const error = new AdapterError("remote-server-not-found", reason);
-      for (const waiter of this.readyWaiters.splice(0)) waiter.reject(error);
-      this.failWaiters(error);
-      this.options.onClosed(this);
-    }
   }
 
   private onLost(reason: string, unsent: number): void {
@@ -416,6 +493,12 @@ export class ServerLink {
   }
 
   // ---- helpers ------------------------------------------------------------------------------
+
+  private dropOutbox(why: string): void {
+    if (this.outboxTimer !== undefined) clearTimeout(this.outboxTimer);
+    this.outboxTimer = undefined;
+    this.reportUnsent(this.outbox.clear(), why);
+  }
 
   /** Resolves once registered; rejects if the connection fails or does not come up in time. */
   private ready(): Promise<void> {

@@ -76,6 +76,16 @@ describe("IRC adapter on InspIRCd (IRCv3)", () => {
     expect(event.text.text).toBe("tagged");
     expect(event.id).toMatch(/\S+/);
     expect(event.timestamp).toBeInstanceOf(Date);
+
+    // A reply (IRCv3 +draft/reply client tag) names the msgid it answers.
+    const carol = await raw("carol", ["message-tags"]);
+    await carol.join("#v3");
+    carol.send(`@+draft/reply=${event.id} PRIVMSG #v3 :a reply`);
+    const reply = await h.waitForEvent<MessageEvent>(
+      (e) => isMessage(e) && e.from.nick === "carol",
+      "carol's reply",
+    );
+    expect(reply.replyTo).toBe(event.id);
   });
 
   it("matches echo-message reflections to the clientId, once per message even when split", async () => {

@@ -82,39 +82,45 @@ export function splitForIrc(opts: SplitOptions): string[] {
 
 /**
  * Splits `text` into pieces of at most `maxBytes` UTF-8 bytes each, never inside a code point.
- * A piece ends after the last space when that space lies in the last 20% of the budget (so
- * words stay whole in the common case), otherwise exactly at the budget. The pieces concatenate
- * back to `text`. `maxBytes` must be at least 4 so that any code point fits.
+ * A piece ends before the last run of spaces when that run starts in the last 20% of the budget
+ * (so words stay whole in the common case), otherwise exactly at the budget. The spaces go with
+ * the next piece: servers strip trailing spaces from a line but keep leading ones in the trailing
+ * parameter, so what the receiver sees still concatenates back to `text`, as the pieces do.
+ * `maxBytes` must be at least 4 so that any code point fits.
  */
 export function splitUtf8(text: string, maxBytes: number): string[] {
   if (maxBytes < 4) throw new RangeError(`maxBytes must be at least 4, got ${maxBytes}`);
   const pieces: string[] = [];
   let pieceStart = 0;
   let pieceBytes = 0;
-  // Where the piece would end if we broke after its last space, and its size then.
-  let afterSpace = -1;
+  // Where the piece would end if we broke before its last run of spaces, and its size then.
+  let spaceRun = -1;
   let bytesToSpace = 0;
+  let previousWasSpace = false;
 
   let i = 0;
   while (i < text.length) {
     const codePoint = text.codePointAt(i) ?? 0;
     const size = utf8Size(codePoint);
     if (pieceBytes + size > maxBytes) {
-      const soft = afterSpace > pieceStart && bytesToSpace >= maxBytes * SOFT_BREAK_ZONE;
-      const cut = soft ? afterSpace : i;
+      const soft = spaceRun > pieceStart && bytesToSpace >= maxBytes * SOFT_BREAK_ZONE;
+      const cut = soft ? spaceRun : i;
       pieces.push(text.slice(pieceStart, cut));
       pieceBytes = soft ? pieceBytes - bytesToSpace : 0;
       pieceStart = cut;
-      afterSpace = -1;
+      spaceRun = -1;
+      previousWasSpace = false;
       // Re-examine the same code point against the fresh piece.
       continue;
     }
-    pieceBytes += size;
-    i += codePoint > 0xffff ? 2 : 1;
-    if (codePoint === 0x20) {
-      afterSpace = i;
+    const isSpace = codePoint === 0x20;
+    if (isSpace && !previousWasSpace) {
+      spaceRun = i;
       bytesToSpace = pieceBytes;
     }
+    previousWasSpace = isSpace;
+    pieceBytes += size;
+    i += codePoint > 0xffff ? 2 : 1;
   }
   if (pieceStart < text.length) pieces.push(text.slice(pieceStart));
   return pieces;

@@ -95,11 +95,12 @@ describe("splitForIrc", () => {
     expectWireSafe(lines, reserve);
   });
 
-  it("prefers to break after a space near the end of the budget", () => {
+  it("prefers to break before a space near the end of the budget, keeping it with the next piece", () => {
     const budget = MAX_LINE_BYTES - 2 - bytes(HEAD);
     const firstWord = "a".repeat(budget - 10);
-    const lines = privmsg(`${firstWord} ${"b".repeat(30)}`);
-    expect(lines).toEqual([`${HEAD}${firstWord} `, `${HEAD}${"b".repeat(30)}`]);
+    const lines = privmsg(`${firstWord}  ${"b".repeat(30)}`);
+    // Servers strip trailing spaces, never leading ones of the trailing parameter.
+    expect(lines).toEqual([`${HEAD}${firstWord}`, `${HEAD}  ${"b".repeat(30)}`]);
   });
 
   it("breaks a word rather than leave a line mostly empty", () => {
