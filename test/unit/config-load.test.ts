@@ -84,7 +84,13 @@ describe("a valid configuration", () => {
         keyPrefix: "postern:",
       },
       secrets: { encryptionKey: KEY },
-      http: { host: "127.0.0.1", port: 8089, publicUrl: "https://files.example.org/postern" },
+      http: {
+        host: "127.0.0.1",
+        port: 8089,
+        publicUrl: "https://files.example.org/postern",
+        fileTtlHours: 168,
+        maxFileBytes: 20971520,
+      },
       gateways: [
         {
           domain: "irc.localhost",
@@ -92,7 +98,12 @@ describe("a valid configuration", () => {
           name: "IRC",
           xmpp: { host: "127.0.0.1", port: 5347, secret: "irc-secret" },
           users: { allowedDomains: ["localhost", "example.org"], admins: ["admin@localhost"] },
-          limits: { maxStanzaBytes: 262144, maxBodyBytes: 65536, registrationsPerHourPerDomain: 20 },
+          limits: {
+            maxStanzaBytes: 262144,
+            maxBodyBytes: 65536,
+            registrationsPerHourPerDomain: 20,
+            outboxMaxStanzas: 50000,
+          },
           settings: { servers: { libera: { host: "irc.libera.chat", port: 6697 } } },
         },
         {
@@ -100,7 +111,12 @@ describe("a valid configuration", () => {
           adapter: "telegram",
           xmpp: { host: "127.0.0.1", port: 5347, secret: "telegram-secret" },
           users: { allowedDomains: ["localhost"], admins: [] },
-          limits: { maxStanzaBytes: 262144, maxBodyBytes: 65536, registrationsPerHourPerDomain: 20 },
+          limits: {
+            maxStanzaBytes: 262144,
+            maxBodyBytes: 65536,
+            registrationsPerHourPerDomain: 20,
+            outboxMaxStanzas: 50000,
+          },
           settings: {},
         },
       ],
@@ -117,7 +133,12 @@ describe("a valid configuration", () => {
       adapter: "irc",
       xmpp: { host: "127.0.0.1", port: 5347, secret: "component-secret" },
       users: { allowedDomains: ["localhost"], admins: [] },
-      limits: { maxStanzaBytes: 262144, maxBodyBytes: 65536, registrationsPerHourPerDomain: 20 },
+      limits: {
+        maxStanzaBytes: 262144,
+        maxBodyBytes: 65536,
+        registrationsPerHourPerDomain: 20,
+        outboxMaxStanzas: 50000,
+      },
       settings: {},
     });
   });
