@@ -26,6 +26,13 @@ export interface AdapterFactory<Settings = unknown> {
 export interface Adapter {
   capabilities: Capabilities;
   registration: RegistrationSpec;
+  /**
+   * True when a user's session should stay open while they are offline (their network keeps
+   * delivering and the core passes messages to the user's server for offline storage), instead
+   * of closing with their last resource. Sessions of all registered users then start with the
+   * gateway.
+   */
+  keepSessionsOpen?: boolean;
   /** Extra ad-hoc commands this network offers (configure a server, list connections, …). */
   commands?: AdhocCommand[];
   /**

@@ -21,6 +21,18 @@ export interface KeyValueState {
   setSecret(field: string, value: string): Promise<void>;
 }
 
+/**
+ * Leases shared by every Postern process on the same Redis (e.g. "only one process polls this
+ * bot"). A lease expires after `ttlMs` unless renewed; names are private to the gateway.
+ */
+export interface Leases {
+  /** True if this process now holds the lease (or already did). */
+  acquire(name: string, ttlMs: number): Promise<boolean>;
+  /** True if this process still holds it (and it was extended). */
+  renew(name: string, ttlMs: number): Promise<boolean>;
+  release(name: string): Promise<void>;
+}
+
 export interface AdapterContext<Settings> {
   gateway: { domain: string; name: string };
   /** The gateway's `settings` section, already validated by the adapter's `configSchema`. */
@@ -30,6 +42,7 @@ export interface AdapterContext<Settings> {
   state: KeyValueState;
   /** Where to publish files received from the network; undefined when the operator set none. */
   files: FilePublisher | undefined;
+  leases: Leases;
 }
 
 export interface SessionContext {

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 /**
  * One gateway: an adapter bound to one component domain. Receives every stanza for its domain,
  * checks the envelope, and hands it to the IQ, message or presence handling, one conversation at
@@ -7,6 +8,7 @@ import type { Element } from "@xmpp/component-core";
 import type { Logger } from "pino";
 import type { AdapterFactory } from "../adapter/adapter.ts";
 import type { FilePublisher } from "../adapter/attachments.ts";
+import type { Leases } from "../adapter/context.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import { isRedisUnavailable, type Store } from "../store/index.ts";
 import { ComponentLink } from "../xmpp/connection.ts";
@@ -23,6 +25,21 @@ import { handlePresence } from "./presence-handler.ts";
 import { KeyedSerialQueue, QueueFullError } from "./serial-queue.ts";
 import { UserDirectory } from "./users.ts";
 import { XmppOutbox } from "./xmpp-outbox.ts";
+
+/** This process's identity as a lease holder: unique per process start. */
+const PROCESS_HOLDER = `${process.pid}-${randomUUID()}`;
+
+/** Redis-backed leases, with names kept apart per gateway. */
+function leasesFor(store: Store, domain: string): Leases {
+  const named = (name: string) => `${domain}\u0000${name}`;
+  return {
+    acquire: (name, ttlMs) => store.lock.acquire(named(name), PROCESS_HOLDER, ttlMs),
+    renew: (name, ttlMs) => store.lock.renew(named(name), PROCESS_HOLDER, ttlMs),
+    release: async (name) => {
+      await store.lock.release(named(name), PROCESS_HOLDER);
+    },
+  };
+}
 
 /** A stanza whose envelope passed the checks. */
 export interface Envelope {
@@ -69,6 +86,7 @@ export class Gateway {
       settings: opts.settings,
       log: log.child({ adapter: factory.name }),
       state: store.gatewayState(config.domain),
+      leases: leasesFor(store, config.domain),
       files: opts.files,
     });
     const outbox = new XmppOutbox(

@@ -89,7 +89,7 @@ async function discoInfo(
   payload: Element,
   env: Envelope,
   target: Target,
-  { gw, commands }: HandlerDeps,
+  { gw, commands, users }: HandlerDeps,
 ): Promise<Element> {
   const node = payload.attrs.node;
   if (node === NS.commands) {
@@ -143,7 +143,24 @@ async function discoInfo(
       NS.mam,
       NS.commands,
     ];
-    return discoInfoResult([{ category: "conference", type: "text", name: target.id }], features);
+    const result = discoInfoResult([{ category: "conference", type: "text", name: target.id }], features);
+    // XEP-0128 room info: what the network says about the room (e.g. limits that bite there).
+    const room = users.isAllowed(env.user) ? users.existing(env.user)?.rooms.get(target.id) : undefined;
+    if (room?.description || room?.topic) {
+      result.append(
+        renderForm(
+          {
+            fields: [
+              { var: "FORM_TYPE", type: "hidden", value: "http://jabber.org/protocol/muc#roominfo" },
+              { var: "muc#roominfo_description", type: "text-single", value: room.description ?? "" },
+              { var: "muc#roominfo_subject", type: "text-single", value: room.topic?.text ?? "" },
+            ],
+          },
+          "result",
+        ),
+      );
+    }
+    return result;
   }
   const features: string[] = [NS.discoInfo, NS.ping, NS.chatStates];
   if (hasCapability(caps, "edits")) features.push(NS.correction);

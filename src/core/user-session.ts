@@ -175,11 +175,24 @@ export class UserSession {
       if (!room.wanted) this.rooms.delete(roomId);
       throw err;
     }
-    this.applyJoin(room, joined);
-    room.resources.add(resource);
-    await this.saveRooms();
+    // The rest runs in the room's event queue: no network event can slip in between the history
+    // and the resource becoming an occupant (it would be shown twice, or out of order).
+    const joinedRoom = room;
+    await this.queue.run(`${this.user}\u0000room:${roomId}`, () =>
+      this.deliverJoin(joinedRoom, joined, resource, nick, opts.history),
+    );
+  }
 
-    const roomJid = this.gw.addressing.roomJid(roomId);
+  /** Occupants, self-presence (110, and 210 if the nick differs), history, subject: XEP-0045 §7.2. */
+  private async deliverJoin(
+    room: RoomState,
+    joined: JoinedRoom,
+    resource: string,
+    askedNick: string,
+    history: HistoryRequest | undefined,
+  ): Promise<void> {
+    this.applyJoin(room, joined);
+    const roomJid = this.gw.addressing.roomJid(room.id);
     for (const occupant of room.occupants.values()) {
       if (occupant.nick === room.nick) continue;
       this.gw.sendQuietly(this.occupantPresenceFor(room, occupant, resource));
@@ -190,7 +203,7 @@ export class UserSession {
       affiliation: "none",
     };
     const statuses: string[] = [MucStatus.selfPresence];
-    if (room.nick !== nick) statuses.push(MucStatus.nickAssigned);
+    if (room.nick !== askedNick) statuses.push(MucStatus.nickAssigned);
     await this.gw.send(
       occupantPresence({
         from: `${roomJid}/${room.nick}`,
@@ -200,8 +213,10 @@ export class UserSession {
         statuses,
       }),
     );
-    await this.sendHistory(room, resource, opts.history);
+    await this.sendHistory(room, resource, history);
     await this.gw.send(subjectMessage(roomJid, resource, room.topic?.text ?? "", `subject-${Date.now()}`));
+    room.resources.add(resource);
+    await this.saveRooms();
   }
 
   private applyJoin(room: RoomState, joined: JoinedRoom): void {
@@ -467,6 +482,9 @@ export class UserSession {
       // The user's own messages in a 1:1 chat reach their other clients as carbons already.
       if (event.from.self) return this.ignored("message", conv.id, "own message (carbons cover it)");
       const id = stanzaIdFor({ gateway: domain, user: this.user, conversation: conv.id, legacyId: event.id });
+      // The id map is written before the stanza leaves: a crash in between then replays a message
+      // the user can recognise by its (deterministic) id, never one we cannot map back.
+      if (event.id) await store.idMap.remember(domain, this.user, conv.id, event.id, id);
       await this.gw.send(
         chatMessage({
           from: addressing.contactJid(conv.id),
@@ -481,7 +499,6 @@ export class UserSession {
           replyTo,
         }),
       );
-      if (event.id) await store.idMap.remember(domain, this.user, conv.id, event.id, id);
       logOutcome(this.gw.log, {
         direction: "to-xmpp",
         what: "message",

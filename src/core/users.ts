@@ -83,6 +83,7 @@ export class UserDirectory {
 
   /** Closes the user's session when nothing needs it any more: no resource, no wanted room. */
   async releaseIfUnused(user: UserSession): Promise<void> {
+    if (this.gw.adapter.keepSessionsOpen) return;
     if (user.resources.size > 0) return;
     for (const room of user.rooms.values()) if (room.wanted) return;
     if (this.sessions.get(user.user) !== user) return;
@@ -136,6 +137,11 @@ export class UserDirectory {
       this.sessions.delete(bareJid);
       await live.close("Registration changed", { notifyRooms: true });
     }
+    if (this.gw.adapter.keepSessionsOpen) {
+      // This network keeps delivering while the user is offline: start at once.
+      const user = await this.obtain(bareJid);
+      await user.open();
+    }
     if (!previous) {
       // XEP-0100 §4.1.1: the gateway asks to be in the user's roster.
       this.gw.sendQuietly(xml("presence", { from: domain, to: bareJid, type: "subscribe" }));
@@ -174,7 +180,7 @@ export class UserDirectory {
         const user = await this.obtain(bareJid);
         for (const r of resources) user.resources.add(r);
         const wanted = [...user.rooms.values()].some((r) => r.wanted);
-        if (resources.length === 0 && !wanted) {
+        if (resources.length === 0 && !wanted && !this.gw.adapter.keepSessionsOpen) {
           await this.releaseIfUnused(user);
           continue;
         }

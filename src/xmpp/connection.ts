@@ -318,7 +318,10 @@ function guardedParser(Base: XmlParserClass): XmlParserClass {
       }
       const names = Object.keys(attrs);
       if (names.length > MAX_ATTRIBUTES) {
-        throw new StreamLimitError("policy-violation", `more than ${MAX_ATTRIBUTES} attributes on <${name}>`);
+        throw new StreamLimitError(
+          "policy-violation",
+          `more than ${MAX_ATTRIBUTES} attributes on <${name}> ${names.slice(0, 5).join(",")} ${names.slice(-5).join(",")} ${names.length}`,
+        );
       }
       if (duplicate) throw new StreamLimitError("not-well-formed", `a repeated attribute on <${name}>`);
       let declared: Set<string> | null = null;

@@ -8,7 +8,7 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { ircAdapter } from "../../adapters/irc/index.ts";
 import type { Adapter, SessionStateEvent } from "../../src/adapter/index.ts";
-import { harnessSession, MemoryState } from "../support/adapter-harness.ts";
+import { harnessSession, MemoryLeases, MemoryState } from "../support/adapter-harness.ts";
 
 interface ScriptedServer {
   port: number;
@@ -83,6 +83,7 @@ function adapterFor(port: number): Adapter {
     log: pino({ level: "silent" }),
     state: new MemoryState(),
     files: undefined,
+    leases: new MemoryLeases(),
   });
   cleanups.push(() => adapter.stop());
   return adapter;

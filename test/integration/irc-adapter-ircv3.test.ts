@@ -13,7 +13,12 @@ import type {
   SessionEvent,
 } from "../../src/adapter/index.ts";
 import { plain } from "../../src/adapter/index.ts";
-import { type HarnessSession, harnessSession, MemoryState } from "../support/adapter-harness.ts";
+import {
+  type HarnessSession,
+  harnessSession,
+  MemoryLeases,
+  MemoryState,
+} from "../support/adapter-harness.ts";
 import { connectIrc, type RawIrcClient } from "../support/irc-client.ts";
 import { type IrcServer, startInspircd } from "../support/ircd.ts";
 
@@ -50,6 +55,7 @@ beforeAll(async () => {
     log: pino({ level: "silent" }),
     state: new MemoryState(),
     files: undefined,
+    leases: new MemoryLeases(),
   });
 });
 

@@ -16,7 +16,12 @@ import type {
   SessionEvent,
 } from "../../src/adapter/index.ts";
 import { AdapterError, plain } from "../../src/adapter/index.ts";
-import { type HarnessSession, harnessSession, MemoryState } from "../support/adapter-harness.ts";
+import {
+  type HarnessSession,
+  harnessSession,
+  MemoryLeases,
+  MemoryState,
+} from "../support/adapter-harness.ts";
 import { connectIrc, type ParsedLine, type RawIrcClient } from "../support/irc-client.ts";
 import { type IrcServer, startNgircd } from "../support/ircd.ts";
 import { freePort } from "../support/ports.ts";
@@ -41,6 +46,7 @@ function makeAdapter(port: number, overrides: Record<string, unknown> = {}): Ada
     log: pino({ level: "silent" }),
     state: new MemoryState(),
     files: undefined,
+    leases: new MemoryLeases(),
   });
 }
 

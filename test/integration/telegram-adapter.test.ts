@@ -11,7 +11,12 @@ import { telegramSettingsSchema } from "../../adapters/telegram/settings.ts";
 import type { Adapter, MessageEvent, Session, StyledText } from "../../src/adapter/index.ts";
 import { xmppToStyled } from "../../src/xmpp/styling.ts";
 import { type FakeTelegram, startFakeTelegram } from "../fakes/telegram/server.ts";
-import { type HarnessSession, harnessSession, MemoryState } from "../support/adapter-harness.ts";
+import {
+  type HarnessSession,
+  harnessSession,
+  MemoryLeases,
+  MemoryState,
+} from "../support/adapter-harness.ts";
 
 const TOKEN = "8000001:AAadapter-test-token-0123456789";
 const ADA = 12345;
@@ -31,6 +36,7 @@ function makeAdapter(settings: Record<string, unknown> = {}, gatewayState = new 
     log: pino({ level: process.env.LOG_LEVEL ?? "silent" }),
     state: gatewayState,
     files: undefined,
+    leases: new MemoryLeases(),
   });
 }
 

@@ -5,7 +5,7 @@
  */
 import pino from "pino";
 import type { z } from "zod";
-import type { KeyValueState, SessionContext, SessionEvent } from "../../src/adapter/index.ts";
+import type { KeyValueState, Leases, SessionContext, SessionEvent } from "../../src/adapter/index.ts";
 
 /** KeyValueState in a Map; "secrets" are kept apart so tests can check they went there. */
 export class MemoryState implements KeyValueState {
@@ -116,4 +116,30 @@ export function harnessSession(user: string, registration: Record<string, string
       });
     },
   };
+}
+
+/**
+ * Leases in memory, for adapter-level tests. Instances given the same `shared` map compete like
+ * two processes on one Redis.
+ */
+export class MemoryLeases implements Leases {
+  constructor(private readonly shared = new Map<string, { holder: MemoryLeases; expires: number }>()) {}
+
+  async acquire(name: string, ttlMs: number): Promise<boolean> {
+    const current = this.shared.get(name);
+    if (current && current.holder !== this && current.expires > Date.now()) return false;
+    this.shared.set(name, { holder: this, expires: Date.now() + ttlMs });
+    return true;
+  }
+
+  async renew(name: string, ttlMs: number): Promise<boolean> {
+    const current = this.shared.get(name);
+    if (current?.holder !== this || current.expires <= Date.now()) return false;
+    current.expires = Date.now() + ttlMs;
+    return true;
+  }
+
+  async release(name: string): Promise<void> {
+    if (this.shared.get(name)?.holder === this) this.shared.delete(name);
+  }
 }
