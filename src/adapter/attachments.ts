@@ -17,3 +17,13 @@ export interface Attachment {
 export interface FilePublisher {
   publish(file: { data: Uint8Array; name: string; mediaType: string }): Promise<{ url: string }>;
 }
+
+/**
+ * Fetches a file the XMPP user attached (an OOB or upload URL) for sending to the network, with
+ * the operator's limits: only http(s), only public addresses (never loopback, private or
+ * link-local ranges, checked on the resolved address), a size cap and a timeout. Throws
+ * `AdapterError` ("not-acceptable" or "remote-server-timeout") with a reason the user can read.
+ */
+export interface FileFetcher {
+  fetch(url: string): Promise<{ data: Uint8Array; name: string; mediaType: string }>;
+}

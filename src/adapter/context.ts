@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import type { z } from "zod";
-import type { FilePublisher } from "./attachments.ts";
+import type { FileFetcher, FilePublisher } from "./attachments.ts";
 import type { SessionEvent } from "./events.ts";
 
 /** A private key-value namespace in Redis (one per adapter, one per user of it). */
@@ -42,6 +42,8 @@ export interface AdapterContext<Settings> {
   state: KeyValueState;
   /** Where to publish files received from the network; undefined when the operator set none. */
   files: FilePublisher | undefined;
+  /** Fetches files users attach, safely (see FileFetcher). */
+  fetcher: FileFetcher;
   leases: Leases;
 }
 

@@ -169,6 +169,21 @@ const httpSchema = z.strictObject(
   { error: "expected a mapping with host, port and publicUrl" },
 );
 
+const fetchSchema = z.strictObject(
+  {
+    /** Files users attach larger than this are refused. */
+    maxBytes: positiveInteger().default(20 * 1024 * 1024),
+    /** A fetch taking longer than this, in all, is abandoned. */
+    timeoutMs: positiveInteger().default(30_000),
+    /**
+     * Origins (`http://10.0.0.5:5280`) that may be fetched although their address is not public,
+     * e.g. the XMPP server's own upload service on a private network.
+     */
+    allowOrigins: z.array(httpUrl("expected an origin such as http://10.0.0.5:5280")).default([]),
+  },
+  { error: "expected a mapping with maxBytes, timeoutMs and allowOrigins" },
+);
+
 const xmppSchema = z.strictObject(
   {
     /** The XMPP server's component port (XEP-0114). Plain TCP: keep it on loopback or a private link. */
@@ -274,6 +289,7 @@ export function createConfigSchema(adapterNames: readonly string[]) {
       redis: redisSchema,
       secrets: secretsSchema,
       http: httpSchema.optional(),
+      fetch: fetchSchema.prefault({}),
       gateways: z
         .array(gatewaySchema(adapterNames), { error: "expected a non-empty list of gateways" })
         .min(1)
@@ -309,6 +325,8 @@ export type RedisConfig = PosternConfig["redis"];
 export type SecretsConfig = PosternConfig["secrets"];
 /** The optional HTTP server: file proxy, /metrics, /health. */
 export type HttpConfig = NonNullable<PosternConfig["http"]>;
+/** Limits on fetching files users attach. */
+export type FetchConfig = PosternConfig["fetch"];
 /** Logging options. */
 export type LogConfig = PosternConfig["log"];
 /** Connection to the XMPP server's component port. */

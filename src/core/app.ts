@@ -9,6 +9,7 @@ import pino, { type Logger } from "pino";
 import type { AdapterFactory } from "../adapter/adapter.ts";
 import type { PosternConfig } from "../config/schema.ts";
 import { FileStore } from "../http/file-store.ts";
+import { SafeFetcher } from "../http/safe-fetch.ts";
 import { HttpServer } from "../http/server.ts";
 import { createRedis, Store } from "../store/index.ts";
 import { Gateway } from "./gateway.ts";
@@ -64,12 +65,25 @@ export async function startPostern(
         maxBytes: config.http.maxFileBytes,
       })
     : undefined;
+  const fetcher = new SafeFetcher({
+    maxBytes: config.fetch.maxBytes,
+    timeoutMs: config.fetch.timeoutMs,
+    allowOrigins: config.fetch.allowOrigins.map((o) => new URL(o).origin),
+  });
   const gateways: Gateway[] = [];
   for (const gatewayConfig of config.gateways) {
     const factory = adapters[gatewayConfig.adapter];
     if (!factory) throw new Error(`no adapter named ${gatewayConfig.adapter}`);
     gateways.push(
-      new Gateway({ config: gatewayConfig, factory, settings: gatewayConfig.settings, store, log, files }),
+      new Gateway({
+        config: gatewayConfig,
+        factory,
+        settings: gatewayConfig.settings,
+        store,
+        log,
+        files,
+        fetcher,
+      }),
     );
   }
   const http = config.http

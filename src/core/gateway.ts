@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { Element } from "@xmpp/component-core";
 import type { Logger } from "pino";
 import type { AdapterFactory } from "../adapter/adapter.ts";
-import type { FilePublisher } from "../adapter/attachments.ts";
+import type { FileFetcher, FilePublisher } from "../adapter/attachments.ts";
 import type { Leases } from "../adapter/context.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import { isRedisUnavailable, type Store } from "../store/index.ts";
@@ -69,6 +69,7 @@ export class Gateway {
     store: Store;
     log: Logger;
     files?: FilePublisher;
+    fetcher: FileFetcher;
   }) {
     const { config, factory, store } = opts;
     const log = opts.log.child({ gateway: config.domain });
@@ -88,6 +89,7 @@ export class Gateway {
       state: store.gatewayState(config.domain),
       leases: leasesFor(store, config.domain),
       files: opts.files,
+      fetcher: opts.fetcher,
     });
     const outbox = new XmppOutbox(
       this.link,

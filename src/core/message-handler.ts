@@ -4,6 +4,7 @@
  * back to the sender as an error on the original stanza id.
  */
 import type { Element } from "@xmpp/component-core";
+import type { Attachment } from "../adapter/attachments.ts";
 import { hasCapability } from "../adapter/capabilities.ts";
 import type { ConversationRef } from "../adapter/conversation.ts";
 import { AdapterError } from "../adapter/session.ts";
@@ -198,10 +199,27 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
     replyTo = await legacyIdOf(reply.attrs.id);
     ownText = withoutFallback(stanza, body, NS.reply);
   }
+  // XEP-0066: a file link. Networks that take files get it as an attachment (and no duplicate
+  // of the URL as text); others get the body, which carries the URL, as clients send it.
+  const oobUrl = stanza.getChild("x", NS.oob)?.getChildText("url")?.trim();
+  let attachments: Attachment[] | undefined;
+  if (oobUrl && hasCapability(caps, "attachments")) {
+    attachments = [
+      { url: oobUrl, name: oobUrl.split("/").pop() || "file", mediaType: "application/octet-stream" },
+    ];
+    if (ownText.trim() === oobUrl) ownText = "";
+  }
   const isAction = ownText.startsWith("/me ");
   const text = xmppToStyled(isAction ? ownText.slice(4) : ownText);
   const receipt = await callAdapter(() =>
-    session.sendMessage({ conversation, kind: isAction ? "action" : "normal", text, clientId, replyTo }),
+    session.sendMessage({
+      conversation,
+      kind: isAction ? "action" : "normal",
+      text,
+      clientId,
+      replyTo,
+      attachments,
+    }),
   );
   if (receipt.id && clientId)
     await gw.store.idMap.remember(gw.domain, env.user, conversation.id, receipt.id, clientId);

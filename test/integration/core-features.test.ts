@@ -319,3 +319,23 @@ describe("contacts: names and avatars", () => {
     expect(Buffer.from(card.getChild("PHOTO")!.getChildText("BINVAL")!, "base64").equals(png)).toBe(true);
   });
 });
+
+describe("files from the user", () => {
+  it("passes an XEP-0066 link as an attachment, without repeating the URL as text", async () => {
+    const before = h.network.sent.length;
+    const url = "https://upload.example.org/abc/holiday.jpg";
+    await alice.send(
+      xml(
+        "message",
+        { to: `carol@${GATEWAY}`, type: "chat", id: "f1" },
+        xml("body", {}, url),
+        xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, url)),
+      ),
+    );
+    const [sent] = (await h.network.waitForSent(before + 1, "the file message")).slice(-1);
+    expect(sent?.message.attachments).toEqual([
+      { url, name: "holiday.jpg", mediaType: "application/octet-stream" },
+    ]);
+    expect(sent?.message.text.text).toBe("");
+  });
+});

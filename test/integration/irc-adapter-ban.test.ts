@@ -8,7 +8,7 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { ircAdapter } from "../../adapters/irc/index.ts";
 import type { Adapter, SessionStateEvent } from "../../src/adapter/index.ts";
-import { harnessSession, MemoryLeases, MemoryState } from "../support/adapter-harness.ts";
+import { harnessSession, MemoryLeases, MemoryState, testFetcher } from "../support/adapter-harness.ts";
 
 interface ScriptedServer {
   port: number;
@@ -84,6 +84,7 @@ function adapterFor(port: number): Adapter {
     state: new MemoryState(),
     files: undefined,
     leases: new MemoryLeases(),
+    fetcher: testFetcher(),
   });
   cleanups.push(() => adapter.stop());
   return adapter;

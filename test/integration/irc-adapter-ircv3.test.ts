@@ -18,6 +18,7 @@ import {
   harnessSession,
   MemoryLeases,
   MemoryState,
+  testFetcher,
 } from "../support/adapter-harness.ts";
 import { connectIrc, type RawIrcClient } from "../support/irc-client.ts";
 import { type IrcServer, startInspircd } from "../support/ircd.ts";
@@ -56,6 +57,7 @@ beforeAll(async () => {
     state: new MemoryState(),
     files: undefined,
     leases: new MemoryLeases(),
+    fetcher: testFetcher(),
   });
 });
 

@@ -21,6 +21,7 @@ import {
   harnessSession,
   MemoryLeases,
   MemoryState,
+  testFetcher,
 } from "../support/adapter-harness.ts";
 import { connectIrc, type ParsedLine, type RawIrcClient } from "../support/irc-client.ts";
 import { type IrcServer, startNgircd } from "../support/ircd.ts";
@@ -47,6 +48,7 @@ function makeAdapter(port: number, overrides: Record<string, unknown> = {}): Ada
     state: new MemoryState(),
     files: undefined,
     leases: new MemoryLeases(),
+    fetcher: testFetcher(),
   });
 }
 

@@ -16,6 +16,7 @@ import {
   harnessSession,
   MemoryLeases,
   MemoryState,
+  testFetcher,
 } from "../support/adapter-harness.ts";
 
 const TOKEN = "8000001:AAadapter-test-token-0123456789";
@@ -37,6 +38,7 @@ function makeAdapter(settings: Record<string, unknown> = {}, gatewayState = new 
     state: gatewayState,
     files: undefined,
     leases: new MemoryLeases(),
+    fetcher: testFetcher(),
   });
 }
 

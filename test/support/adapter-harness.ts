@@ -6,6 +6,7 @@
 import pino from "pino";
 import type { z } from "zod";
 import type { KeyValueState, Leases, SessionContext, SessionEvent } from "../../src/adapter/index.ts";
+import { SafeFetcher } from "../../src/http/safe-fetch.ts";
 
 /** KeyValueState in a Map; "secrets" are kept apart so tests can check they went there. */
 export class MemoryState implements KeyValueState {
@@ -142,4 +143,9 @@ export class MemoryLeases implements Leases {
   async release(name: string): Promise<void> {
     if (this.shared.get(name)?.holder === this) this.shared.delete(name);
   }
+}
+
+/** The real fetcher with small limits, for adapter-level tests; `allowOrigins` admits a local test server. */
+export function testFetcher(allowOrigins: string[] = []): SafeFetcher {
+  return new SafeFetcher({ maxBytes: 5_000_000, timeoutMs: 10_000, allowOrigins });
 }

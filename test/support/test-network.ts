@@ -116,6 +116,7 @@ export function testAdapterFactory(network: TestNetwork): AdapterFactory<z.outpu
           retractions: { level: "full" },
           reactions: { level: "full" },
           replies: { level: "full" },
+          attachments: { level: "full" },
         },
         registration: {
           instructions: "Choose your nick on the test network.",
