@@ -8,7 +8,7 @@
  * encoder closes every style before a line break and reopens it after.
  */
 
-import type { StyledText, StyleKind, StyleSpan } from "./styled-text.ts";
+import type { StyledText, StyleKind, StyleSpan } from "../../../src/adapter/text.ts";
 
 /** The styles IRC can express with a toggle character. */
 type ToggleKind = Exclude<StyleKind, "link">;
