@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ircToStyled, styledToIrc } from "../../../adapters/irc/protocol/formatting.ts";
-import type { StyledText, StyleKind, StyleSpan } from "../../../adapters/irc/protocol/styled-text.ts";
+import type { StyledText, StyleKind, StyleSpan } from "../../../src/adapter/text.ts";
 
 const B = "\x02";
 const I = "\x1d";
