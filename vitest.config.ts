@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    reporters: ["default", "./test/support/summary-reporter.ts"],
     // Integration tests start real servers; give them room on a 2-core machine.
     testTimeout: 30_000,
     hookTimeout: 60_000,
