@@ -25,7 +25,9 @@ export function logOutcome(log: Logger, outcome: Outcome): void {
     what: outcome.what,
     result: outcome.result,
   });
-  const level = outcome.result === "failed" ? "warn" : outcome.result === "ignored" ? "debug" : "info";
+  // Deliveries are the bulk of the traffic: counted always, logged at debug (a busy gateway
+  // would spend more time logging than relaying). Failures are what an operator must see.
+  const level = outcome.result === "failed" ? "warn" : "debug";
   log[level](
     { outcome: outcome.result, ...outcome },
     `${outcome.direction} ${outcome.what} ${outcome.result}`,

@@ -402,8 +402,7 @@ export class PortalRooms {
     archiveId: string,
     id: string,
   ): Promise<void> {
-    await this.gw.store.idMap.remember(this.gw.domain, PORTAL_OWNER, roomId, legacyId, archiveId);
-    await this.gw.store.idMap.remember(this.gw.domain, PORTAL_OWNER, roomId, legacyId, id);
+    await this.gw.store.idMap.rememberAll(this.gw.domain, PORTAL_OWNER, roomId, legacyId, id, [archiveId]);
   }
 
   private occupantList(room: PortalRoom): PortalOccupant[] {

@@ -522,12 +522,8 @@ export class UserSession {
       timestamp: (event.timestamp ?? new Date()).getTime(),
       kind: event.kind === "action" ? "action" : event.kind === "notice" ? "notice" : "message",
     });
-    if (event.id) {
-      // Clients refer to room messages by the room's stanza-id (XEP-0359) or by the message id:
-      // map both to the legacy id; the message id is remembered last so it wins for legacy → XMPP.
-      await store.idMap.remember(domain, this.user, conv.id, event.id, archiveId);
-      await store.idMap.remember(domain, this.user, conv.id, event.id, id);
-    }
+    // Clients refer to room messages by the room's stanza-id (XEP-0359) or by the message id.
+    if (event.id) await store.idMap.rememberAll(domain, this.user, conv.id, event.id, id, [archiveId]);
     const roomJid = addressing.roomJid(conv.id);
     for (const resource of room.resources) {
       await this.gw.send(

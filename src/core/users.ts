@@ -10,6 +10,26 @@ import type { GatewayContext } from "./gateway-context.ts";
 import type { KeyedSerialQueue } from "./serial-queue.ts";
 import { UserSession } from "./user-session.ts";
 
+/** Users restored at the same time after a start. */
+const RESTORE_CONCURRENCY = 50;
+
+/** Runs `task` over `items` with at most `limit` running at once. */
+async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next] as T;
+      next += 1;
+      await task(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 export class UserDirectory {
   private readonly sessions = new Map<string, UserSession>();
   private readonly pending = new Map<string, Promise<UserSession>>();
@@ -173,7 +193,7 @@ export class UserDirectory {
   async restore(): Promise<number> {
     const { store, domain, log } = this.gw;
     let restored = 0;
-    for (const bareJid of await store.registrations.listUsers(domain)) {
+    const restoreOne = async (bareJid: string) => {
       this.gw.sendQuietly(xml("presence", { from: domain, to: bareJid, type: "probe" }));
       const resources = await store.online.list(domain, bareJid);
       try {
@@ -182,7 +202,7 @@ export class UserDirectory {
         const wanted = [...user.rooms.values()].some((r) => r.wanted);
         if (resources.length === 0 && !wanted && !this.gw.adapter.keepSessionsOpen) {
           await this.releaseIfUnused(user);
-          continue;
+          return;
         }
         await user.open();
         await user.rejoinRooms();
@@ -190,7 +210,10 @@ export class UserDirectory {
       } catch (err) {
         log.warn({ user: bareJid, err: String(err) }, "could not restore session");
       }
-    }
+    };
+    // Users come back side by side (a network's own connect pacing still spaces connections);
+    // one after another, a thousand users took over 20 s.
+    await forEachConcurrently(await store.registrations.listUsers(domain), RESTORE_CONCURRENCY, restoreOne);
     return restored;
   }
 }

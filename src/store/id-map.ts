@@ -47,6 +47,37 @@ export class IdMap {
     );
   }
 
+  /**
+   * Like `remember`, for a message known by several XMPP ids (a room message's id and its
+   * archive id): each maps back to `legacyId`, and `legacyId` maps to `primary`. One round trip.
+   */
+  async rememberAll(
+    gateway: string,
+    bareJid: string,
+    conversation: string,
+    legacyId: string,
+    primary: string,
+    aliases: readonly string[],
+  ): Promise<void> {
+    const tx = this.redis
+      .multi()
+      .set(
+        this.keys.legacyToStanza(gateway, bareJid, conversation, legacyId),
+        primary,
+        "EX",
+        this.ttlSeconds,
+      );
+    for (const stanzaId of [primary, ...aliases]) {
+      tx.set(
+        this.keys.stanzaToLegacy(gateway, bareJid, conversation, stanzaId),
+        legacyId,
+        "EX",
+        this.ttlSeconds,
+      );
+    }
+    await execAll(tx);
+  }
+
   /** The stanza id sent for a legacy message, or null if unknown or expired. */
   async stanzaIdFor(
     gateway: string,

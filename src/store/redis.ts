@@ -69,6 +69,9 @@ export function createRedis(opts: RedisConnectionOptions, log: Logger): RedisCli
   );
   const common: RedisOptions = {
     commandTimeout: COMMAND_TIMEOUT_MS,
+    // Commands issued in the same tick share one socket write: the gateway's many small,
+    // independent writes (archives, id maps, state) would otherwise cost a syscall each.
+    enableAutoPipelining: true,
     socketTimeout: 10_000,
     maxRetriesPerRequest: 10,
     enableOfflineQueue: true,
