@@ -14,6 +14,9 @@ import { HttpServer } from "../http/server.ts";
 import { createRedis, Store } from "../store/index.ts";
 import { Gateway } from "./gateway.ts";
 
+/** The key config.example.yaml falls back to for local try-outs: public, so never safe. */
+const PUBLIC_DEMO_ENCRYPTION_KEY = "64656d6f".repeat(8);
+
 /**
  * Log keys whose values are replaced with "[redacted]", at the top level and one level down.
  * Secrets are never logged on purpose; this is the net under that rule.
@@ -51,6 +54,11 @@ export async function startPostern(
   opts: { log?: Logger; waitOnlineMs?: number } = {},
 ): Promise<RunningPostern> {
   const log = opts.log ?? createLogger(config.log.level);
+  if (config.secrets.encryptionKey === PUBLIC_DEMO_ENCRYPTION_KEY) {
+    log.warn(
+      "secrets.encryptionKey is the public demo key from config.example.yaml: stored credentials are not protected; set your own key",
+    );
+  }
   const redis = createRedis(config.redis, log.child({ part: "redis" }));
   const store = await Store.open({
     redis,

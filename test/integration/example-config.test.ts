@@ -68,15 +68,12 @@ describe("config.example.yaml", () => {
     });
   });
 
-  it("names the environment variables it needs when they are missing", async () => {
-    const result = await checkConfig("config.example.yaml", {});
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain(
-      "secrets.encryptionKey: environment variable POSTERN_ENCRYPTION_KEY is not set\n",
-    );
-    expect(result.stderr).toContain(
-      "gateways[0].xmpp.secret: environment variable IRC_COMPONENT_SECRET is not set\n",
-    );
+  it("works as it is for a local try-out, the demo defaults standing in for the secrets", async () => {
+    expect(await checkConfig("config.example.yaml", {})).toEqual({
+      code: 0,
+      stdout: "config OK: 1 gateway(s): irc.localhost (irc)\n",
+      stderr: "",
+    });
   });
 
   it.each([
