@@ -21,6 +21,9 @@ import type { TelegramSettings } from "./settings.ts";
 
 export type { T };
 
+/** A file download: its bytes, or why there are none to show. */
+export type Download = { ok: true; data: Uint8Array } | { ok: false; reason: "too-big"; size?: number };
+
 /** A failed Bot API call, safe to log and to show. */
 export class TelegramFailure extends Error {
   constructor(
@@ -135,28 +138,49 @@ export class BotClient {
   }
 
   /**
-   * The bytes of a file known by `file_id`, at most `maxBytes`; undefined when it is larger. The
-   * download URL holds the token and never leaves this method.
+   * The bytes of a file known by `file_id`, at most `maxBytes`; `too-big` when it is larger (or
+   * over the 20 MB Telegram lets bots download). The download URL holds the token and never
+   * leaves this method; failures are TelegramFailures with no URL in them.
    */
-  async download(fileId: string, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
-    const file = await this.call("getFile", (api, s) => api.getFile({ file_id: fileId }, s), { signal });
-    if (!file.file_path || (file.file_size !== undefined && file.file_size > maxBytes)) return undefined;
+  async download(fileId: string, maxBytes: number, signal?: AbortSignal): Promise<Download> {
+    let file: T.File;
+    try {
+      file = await this.call("getFile", (api, s) => api.getFile({ file_id: fileId }, s), { signal });
+    } catch (err) {
+      if (err instanceof TelegramFailure && err.code === 400 && /too big/i.test(err.description))
+        return { ok: false, reason: "too-big" };
+      throw err;
+    }
+    if (file.file_size !== undefined && file.file_size > maxBytes)
+      return { ok: false, reason: "too-big", size: file.file_size };
+    if (!file.file_path)
+      throw new TelegramFailure("getFile", "bad-response", undefined, "no file path given");
     const url = `${this.settings.apiRoot.replace(/\/+$/, "")}/file/bot${this.token}/${file.file_path}`;
     let response: Response;
     try {
-      response = await fetch(url, { signal: signal ?? AbortSignal.timeout(this.settings.requestTimeoutMs) });
+      response = await fetch(url, {
+        signal: signal ?? AbortSignal.timeout(this.settings.requestTimeoutMs),
+        redirect: "error",
+      });
     } catch (err) {
       throw this.toFailure("downloadFile", err, signal);
     }
-    if (!response.ok)
+    if (!response.ok) {
+      await response.body?.cancel();
       throw new TelegramFailure("downloadFile", "api", response.status, "file download failed");
+    }
     const length = Number(response.headers.get("content-length") ?? "0");
     if (length > maxBytes) {
       await response.body?.cancel();
-      return undefined;
+      return { ok: false, reason: "too-big", size: length };
     }
-    const data = new Uint8Array(await response.arrayBuffer());
-    return data.length > maxBytes ? undefined : data;
+    let data: Uint8Array;
+    try {
+      data = new Uint8Array(await response.arrayBuffer());
+    } catch (err) {
+      throw this.toFailure("downloadFile", err, signal);
+    }
+    return data.length > maxBytes ? { ok: false, reason: "too-big", size: data.length } : { ok: true, data };
   }
 
   private aborted(method: string, err: unknown): never {

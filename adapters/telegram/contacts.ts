@@ -31,11 +31,11 @@ export class ContactBook {
     if (known && known.name === name && known.photo === photo?.uniqueId) return null;
     const event: ContactInfoEvent = { type: "contact.info", contact, name };
     if (photo && photo.uniqueId !== known?.photo) {
-      const data = await this.client.download(photo.fileId, this.maxAvatarBytes).catch((err: unknown) => {
+      const file = await this.client.download(photo.fileId, this.maxAvatarBytes).catch((err: unknown) => {
         this.log.info({ contact, err: String(err) }, "avatar download failed");
         return undefined;
       });
-      if (data) event.avatar = { data, mediaType: "image/jpeg" };
+      if (file?.ok) event.avatar = { data: file.data, mediaType: "image/jpeg" };
     } else if (!photo && known?.photo) {
       event.avatar = null;
     }

@@ -8,8 +8,9 @@
  * become occupants when they first speak or join. Service messages become presences (joins,
  * leaves), subject changes (title) and notices (pins, photo, upgrade).
  *
- * Media: files are not relayed yet (the core has no file publisher); a media message arrives as
- * a line saying what it was, plus its caption, so nothing vanishes silently.
+ * Media: the file of a message is downloaded and published by media.ts and arrives as an
+ * attachment (an OOB link), with the caption as the text; a file that cannot be relayed becomes a
+ * line saying what it was and why. Locations arrive as a geo: URI with a map link.
  */
 import type {
   ConversationRef,
@@ -24,6 +25,7 @@ import type { T } from "./client.ts";
 import type { ContactBook } from "./contacts.ts";
 import { entitiesToStyled } from "./entities.ts";
 import { businessContactId, displayName } from "./ids.ts";
+import { fileOf, locationText, type MediaDeps, relayMedia } from "./media.ts";
 import type { RoomBook } from "./rooms.ts";
 
 /** Messages older than this carry their original time (XEP-0203 delay) to the user. */
@@ -34,6 +36,7 @@ export interface InboundDeps {
   rooms: RoomBook;
   contacts: ContactBook;
   business: BusinessBook;
+  media: MediaDeps;
   emit(event: SessionEvent): Promise<void>;
   log: Logger;
 }
@@ -167,11 +170,13 @@ export class InboundRouter {
     conversation: ConversationRef,
     from: Sender,
   ): Promise<void> {
-    const text = messageText(msg);
     if (edited) {
+      const text = messageText(msg);
       await this.deps.emit({ type: "edit", conversation, from, target: String(msg.message_id), text });
       return;
     }
+    const media = await relayMedia(msg, this.deps.media);
+    const text = messageText(msg, media.notes);
     const sentAt = new Date(msg.date * 1000);
     await this.deps.emit({
       type: "message",
@@ -182,6 +187,7 @@ export class InboundRouter {
       text,
       ...(Date.now() - sentAt.getTime() > DELAYED_AFTER_MS ? { timestamp: sentAt } : {}),
       ...(msg.reply_to_message ? { replyTo: String(msg.reply_to_message.message_id) } : {}),
+      ...(media.attachments.length > 0 ? { attachments: media.attachments } : {}),
     });
   }
 
@@ -291,10 +297,11 @@ export class InboundRouter {
       return true;
     }
     if (msg.pinned_message) {
-      const pinned =
-        "text" in msg.pinned_message || "caption" in msg.pinned_message
-          ? messageText(msg.pinned_message as T.Message).text
-          : "a message";
+      const message =
+        "date" in msg.pinned_message && msg.pinned_message.date !== 0
+          ? (msg.pinned_message as T.Message)
+          : undefined;
+      const pinned = (message && (messageText(message).text || fileOf(message)?.label)) || "a message";
       await emit({
         type: "notice",
         conversation: { kind: "room", id: room },
@@ -323,41 +330,38 @@ export class InboundRouter {
   }
 }
 
-/** The text of a message: its text, or a line saying what media it carries plus the caption. */
-export function messageText(msg: T.Message): StyledText {
+/**
+ * The text of a message: its text or caption, after `notes` (what its file was, when it could not
+ * be attached) and a description of content that is not a file (location, contact, poll, dice).
+ * Empty when the message is just a file that is attached.
+ */
+export function messageText(msg: T.Message, notes: readonly string[] = []): StyledText {
   const body =
     msg.text !== undefined
       ? entitiesToStyled(msg.text, msg.entities)
       : entitiesToStyled(msg.caption ?? "", msg.caption_entities);
-  const media = describeMedia(msg);
-  if (media === undefined)
-    return body.text === "" ? { text: "[a Telegram message this gateway cannot show]", spans: [] } : body;
-  if (body.text === "") return { text: media, spans: [] };
-  const shift = media.length + 1;
+  const other = describeOther(msg);
+  const lines = other === undefined ? [...notes] : [...notes, other];
+  if (lines.length === 0) {
+    if (body.text !== "" || fileOf(msg)) return body;
+    return { text: "[a Telegram message this gateway cannot show]", spans: [] };
+  }
+  const prefix = lines.join("\n");
+  if (body.text === "") return { text: prefix, spans: [] };
+  const shift = prefix.length + 1;
   return {
-    text: `${media}\n${body.text}`,
+    text: `${prefix}\n${body.text}`,
     spans: body.spans.map((s) => ({ ...s, start: s.start + shift, end: s.end + shift })),
   };
 }
 
-const NOT_RELAYED = "(files are not relayed by this gateway yet)";
-
-function describeMedia(msg: T.Message): string | undefined {
-  if (msg.photo) return `[photo] ${NOT_RELAYED}`;
-  if (msg.document) return `[file: ${msg.document.file_name ?? "unnamed"}] ${NOT_RELAYED}`;
-  if (msg.voice) return `[voice message, ${msg.voice.duration} s] ${NOT_RELAYED}`;
-  if (msg.video) return `[video, ${msg.video.duration} s] ${NOT_RELAYED}`;
-  if (msg.video_note) return `[video message] ${NOT_RELAYED}`;
-  if (msg.audio) return `[audio: ${msg.audio.title ?? msg.audio.file_name ?? "untitled"}] ${NOT_RELAYED}`;
-  if (msg.animation) return `[animation] ${NOT_RELAYED}`;
-  if (msg.sticker) return `[sticker${msg.sticker.emoji ? ` ${msg.sticker.emoji}` : ""}]`;
-  if (msg.location) {
-    const { latitude, longitude } = msg.location;
-    return `[location] https://www.openstreetmap.org/?mlat=${latitude}&mlon=${longitude}`;
-  }
+/** Content that is not a file, as a line of text. */
+function describeOther(msg: T.Message): string | undefined {
+  if (msg.location) return locationText(msg.location, msg.venue);
   if (msg.contact)
     return `[contact: ${[msg.contact.first_name, msg.contact.last_name].filter(Boolean).join(" ")} ${msg.contact.phone_number}]`;
   if (msg.poll) return `[poll: ${msg.poll.question}] (answer it in Telegram)`;
   if (msg.dice) return `[${msg.dice.emoji} ${msg.dice.value}]`;
+  if (msg.sticker && !fileOf(msg)) return `[sticker${msg.sticker.emoji ? ` ${msg.sticker.emoji}` : ""}]`;
   return undefined;
 }

@@ -4,15 +4,20 @@
  * is in become MUC rooms `-100123@gw`, and with Telegram Business the user's own private chats
  * become contacts `b12345@gw` they answer as themselves.
  *
- * Module map: settings.ts (config) → session.ts (one user's bot) → poller.ts (getUpdates, offset,
- * lease.ts) + inbound.ts (updates → events; rooms.ts, contacts.ts, business.ts) → client.ts (the
- * only holder of the token: retries, pacing.ts, redact.ts). entities.ts converts formatting,
- * explain.ts turns Telegram errors into what the user reads, ids.ts names chats.
+ * The operator may also configure portal rooms: groups bridged through one shared bot, open to
+ * every allowed XMPP user (portal.ts).
+ *
+ * Module map: settings.ts (config) → session.ts (one user's bot) and portal.ts (the shared bot)
+ * → poller.ts (getUpdates, offset, lease.ts on the core's leases) + inbound.ts (updates → events;
+ * rooms.ts, contacts.ts, business.ts, media.ts for files) → client.ts (the only holder of the
+ * token: retries, pacing.ts, redact.ts, file downloads). group.ts describes a group as a room,
+ * upload.ts sends the files users attach, entities.ts converts formatting, explain.ts turns
+ * Telegram errors into what the user reads, ids.ts names chats.
  */
-import { randomUUID } from "node:crypto";
 import type { Adapter, AdapterFactory, RegistrationResult } from "../../src/adapter/index.ts";
 import { BotClient, TelegramFailure } from "./client.ts";
 import { classifyTelegramId } from "./ids.ts";
+import { TelegramPortal } from "./portal.ts";
 import { botIdOf, redactToken } from "./redact.ts";
 import { type GatewayShared, TelegramSession } from "./session.ts";
 import { type TelegramSettings, telegramSettingsSchema } from "./settings.ts";
@@ -26,9 +31,19 @@ export const telegramAdapter: AdapterFactory<TelegramSettings> = {
   configSchema: telegramSettingsSchema,
   create(context): Adapter {
     const { settings, log } = context;
-    const shared: GatewayShared = { settings, state: context.state, holder: randomUUID() };
+    const shared: GatewayShared = {
+      settings,
+      leases: context.leases,
+      files: context.files,
+      fetcher: context.fetcher,
+    };
     const sessions = new Map<string, TelegramSession>();
+    let portal: TelegramPortal | undefined;
     return {
+      // Telegram keeps what a bot receives for only 24 hours and never sends it twice once
+      // confirmed: the bot must keep polling while its user is offline, and what arrives goes to
+      // the user's server for offline storage.
+      keepSessionsOpen: true,
       capabilities: {
         directChats: {
           level: "partial",
@@ -54,6 +69,12 @@ export const telegramAdapter: AdapterFactory<TelegramSettings> = {
         typing: {
           level: "partial",
           limits: "only from you to Telegram: Telegram does not tell bots when people type",
+        },
+        attachments: {
+          level: "partial",
+          limits: context.files
+            ? `files up to ${Math.floor(settings.maxFileBytes / (1024 * 1024))} MB from Telegram (bots cannot download more than 20 MB); files you send up to 50 MB (10 MB for photos)`
+            : "files you send reach Telegram; files from Telegram are announced but not relayed (the operator has not set up the file proxy)",
         },
         avatars: {
           level: "partial",
@@ -83,6 +104,13 @@ export const telegramAdapter: AdapterFactory<TelegramSettings> = {
             return {
               ok: false,
               message: "that is not a bot token: it looks like 123456789:AAE… (ask @BotFather for /token)",
+              field: "token",
+            };
+          if (settings.portal && botIdOf(settings.portal.token) === botIdOf(token))
+            return {
+              ok: false,
+              message:
+                "that is the gateway's own portal bot; create a bot of your own with @BotFather (/newbot)",
               field: "token",
             };
           const owner = values.owner?.trim();
@@ -130,6 +158,21 @@ export const telegramAdapter: AdapterFactory<TelegramSettings> = {
       async stop() {
         await Promise.all([...sessions.values()].map((s) => s.close()));
         sessions.clear();
+        await portal?.close();
+      },
+      async openPortal(portalContext) {
+        if (!settings.portal) return undefined;
+        portal = new TelegramPortal({
+          settings,
+          portal: settings.portal,
+          state: context.state,
+          leases: context.leases,
+          files: context.files,
+          fetcher: context.fetcher,
+          context: portalContext,
+        });
+        portal.start();
+        return portal;
       },
       async openSession(sessionContext) {
         const previous = sessions.get(sessionContext.user);

@@ -2,29 +2,20 @@
  * One getUpdates poller per bot across every Postern process sharing a Redis: Telegram answers a
  * second poller with 409 and the two would steal each other's updates.
  *
- * BEST EFFORT: the adapter contract gives adapters only `KeyValueState` (get/set, no
- * compare-and-set), so taking the lease is read → write → read back after a pause, which two
- * processes starting in the same ~100 ms could both pass. The core's `Locks` (store/lock.ts) does
- * it atomically; the contract should expose it (see the adapter's report). The harm of a lost race
- * is bounded: Telegram's own rule ends the older long poll with 409, and the offset stored per
- * update keeps either poller from re-delivering what the other already delivered.
+ * The lease itself is the core's (`AdapterContext.leases`: an atomic compare-and-set in Redis, so
+ * two processes starting at the same instant cannot both win). This class adds what the poller
+ * needs on top: whether the lease can still be trusted right now without asking Redis (`valid`,
+ * with a margin for the time a batch of updates takes to hand over), and taking or renewing it in
+ * one call.
  */
-import { z } from "zod";
-import type { KeyValueState } from "../../src/adapter/index.ts";
-import { sleep } from "./pacing.ts";
-
-const leaseSchema = z.object({ holder: z.string(), until: z.number() });
-
-/** Pause before reading our write back, to let a concurrent taker's write land. */
-const SETTLE_MS = 100;
+import type { Leases } from "../../src/adapter/index.ts";
 
 export class PollLease {
   private heldUntil = 0;
 
   constructor(
-    private readonly state: KeyValueState,
-    private readonly field: string,
-    private readonly holder: string,
+    private readonly leases: Leases,
+    private readonly name: string,
     private readonly ttlMs: number,
   ) {}
 
@@ -39,29 +30,18 @@ export class PollLease {
    */
   async hold(): Promise<boolean> {
     const now = Date.now();
-    const current = await this.state.getJson(this.field, leaseSchema);
-    if (current && current.holder !== this.holder && current.until > now) {
-      this.heldUntil = 0;
-      return false;
-    }
-    const until = now + this.ttlMs;
-    await this.state.setJson(this.field, { holder: this.holder, until });
-    if (current?.holder !== this.holder) {
-      await sleep(SETTLE_MS);
-      const check = await this.state.getJson(this.field, leaseSchema);
-      if (check?.holder !== this.holder) {
-        this.heldUntil = 0;
-        return false;
-      }
-    }
-    this.heldUntil = until;
-    return true;
+    // Renew what we hold; after a lapse, take it again only if nobody else did meanwhile. A throw
+    // leaves `heldUntil` as it was: the lease in Redis lasts at least that long either way.
+    const ok =
+      (this.heldUntil > now && (await this.leases.renew(this.name, this.ttlMs))) ||
+      (await this.leases.acquire(this.name, this.ttlMs));
+    this.heldUntil = ok ? now + this.ttlMs : 0;
+    return ok;
   }
 
   /** Gives the lease up if we hold it, so a successor need not wait for it to expire. */
   async release(): Promise<void> {
     this.heldUntil = 0;
-    const current = await this.state.getJson(this.field, leaseSchema);
-    if (current?.holder === this.holder) await this.state.delete(this.field);
+    await this.leases.release(this.name);
   }
 }

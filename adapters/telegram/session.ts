@@ -5,12 +5,13 @@
  */
 import type {
   ConversationRef,
+  FileFetcher,
+  FilePublisher,
   JoinedRoom,
   JoinRequest,
-  KeyValueState,
+  Leases,
   LegacyId,
   Logger,
-  Occupant,
   OutgoingMessage,
   SendReceipt,
   Session,
@@ -23,27 +24,24 @@ import { BotClient, type T, TelegramFailure } from "./client.ts";
 import { ContactBook } from "./contacts.ts";
 import { MAX_TEXT_LENGTH, styledToEntities } from "./entities.ts";
 import { explainFailure } from "./explain.ts";
-import { businessUserOf, displayName } from "./ids.ts";
+import { type BotIdentity, botIdentity, groupSnapshot } from "./group.ts";
+import { businessUserOf } from "./ids.ts";
 import { InboundRouter } from "./inbound.ts";
 import { PollLease } from "./lease.ts";
 import { UpdatePoller } from "./poller.ts";
 import { RoomBook } from "./rooms.ts";
 import type { TelegramSettings } from "./settings.ts";
+import { type FileToSend, fileOfAttachment, MAX_CAPTION_LENGTH, uploadFile } from "./upload.ts";
 
 /** What every session of the gateway shares. */
 export interface GatewayShared {
   settings: TelegramSettings;
-  /** Gateway-wide state: the poll leases live here, so every process sees them. */
-  state: KeyValueState;
-  /** This process's lease holder id. */
-  holder: string;
-}
-
-interface BotIdentity {
-  id: number;
-  nick: string;
-  /** Privacy mode off (BotFather /setprivacy): the bot sees every group message. */
-  readsAll: boolean;
+  /** The core's Redis-backed leases: one poller per bot across processes. */
+  leases: Leases;
+  /** Where received files are published; undefined when the operator set up no file proxy. */
+  files: FilePublisher | undefined;
+  /** Fetches the files users attach, with the operator's limits. */
+  fetcher: FileFetcher;
 }
 
 /** Where a conversation's messages go on Telegram. */
@@ -64,6 +62,7 @@ export class TelegramSession implements Session {
   private readonly closing = new AbortController();
   private readonly log: Logger;
   private readonly lastTyping = new Map<string, number>();
+  private readonly fetcher: FileFetcher;
   private bot: BotIdentity | null = null;
 
   constructor(
@@ -73,6 +72,7 @@ export class TelegramSession implements Session {
     private readonly onClosed: () => void = () => {},
   ) {
     const { settings } = shared;
+    this.fetcher = shared.fetcher;
     this.log = ctx.log.child({ bot: botId });
     const token = ctx.registration.token ?? "";
     this.client = new BotClient(token, settings, this.log);
@@ -83,12 +83,13 @@ export class TelegramSession implements Session {
       rooms: this.rooms,
       contacts: new ContactBook(ctx.state, this.client, settings.maxAvatarBytes, this.log),
       business: this.business,
+      media: { client: this.client, files: shared.files, maxBytes: settings.maxFileBytes, log: this.log },
       emit: (event) => ctx.emit(event),
       log: this.log,
     });
     this.poller = new UpdatePoller({
       client: this.client,
-      lease: new PollLease(shared.state, `poller:${botId}`, shared.holder, settings.pollLeaseMs),
+      lease: new PollLease(shared.leases, `poller:${botId}`, settings.pollLeaseMs),
       leaseCheckMs: Math.max(200, Math.floor(settings.pollLeaseMs / 3)),
       timeoutSeconds: settings.pollTimeoutSeconds,
       readOffset: async () => {
@@ -130,27 +131,18 @@ export class TelegramSession implements Session {
 
   async sendMessage(message: OutgoingMessage): Promise<SendReceipt> {
     const text = message.kind === "action" ? actionText(message.text) : message.text;
-    checkText(text);
+    const attachment = message.attachments?.find((a) => a.url !== undefined || a.data !== undefined);
+    if (!attachment) checkText(text);
     const { conversation } = message;
     const target = await this.target(conversation);
-    const params: T.SendMessageParams = {
-      chat_id: target.chatId,
-      text: text.text,
-      ...this.entitiesOf(text),
-      ...(target.businessConnectionId ? { business_connection_id: target.businessConnectionId } : {}),
-      ...(message.replyTo && /^\d+$/.test(message.replyTo)
-        ? { reply_parameters: { message_id: Number(message.replyTo), allow_sending_without_reply: true } }
-        : {}),
-    };
+    const replyTo =
+      message.replyTo && /^\d{1,15}$/.test(message.replyTo) ? Number(message.replyTo) : undefined;
+    // Fetched once, before any retry or a move to a supergroup could ask for it again.
+    const file = attachment ? await fileOfAttachment(this.fetcher, attachment) : undefined;
     const sent = await this.withMigration(conversation, target, (t) =>
-      this.client.call(
-        "sendMessage",
-        (api, signal) => api.sendMessage({ ...params, chat_id: t.chatId }, signal),
-        {
-          pace: { chatId: t.chatId, isPrivate: t.isPrivate },
-          signal: this.closing.signal,
-        },
-      ),
+      file && attachment
+        ? this.sendFile(t, file, attachment.url, text, replyTo)
+        : this.sendText(t, text, replyTo),
     ).catch((err: unknown) => {
       throw explainFailure(err, "Sending to Telegram");
     });
@@ -167,12 +159,59 @@ export class TelegramSession implements Session {
           kind: message.kind,
           text: message.text,
           echoOf: message.clientId,
+          ...(message.attachments ? { attachments: message.attachments } : {}),
         })
         .catch((err: unknown) =>
           this.log.warn({ err: String(err) }, "could not reflect a sent room message"),
         );
     }
     return { id };
+  }
+
+  private sendText(target: Target, text: StyledText, replyTo: number | undefined): Promise<T.Message> {
+    const params: T.SendMessageParams = {
+      chat_id: target.chatId,
+      text: text.text,
+      ...this.entitiesOf(text),
+      ...(target.businessConnectionId ? { business_connection_id: target.businessConnectionId } : {}),
+      ...(replyTo !== undefined
+        ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } }
+        : {}),
+    };
+    return this.client.call("sendMessage", (api, signal) => api.sendMessage(params, signal), {
+      pace: { chatId: target.chatId, isPrivate: target.isPrivate },
+      signal: this.closing.signal,
+    });
+  }
+
+  /**
+   * Sends an attached file with the message's text as its caption. A body that is only the file's
+   * URL (the XEP-0066 convention) gives no caption; a text too long for a caption goes first as a
+   * message of its own.
+   */
+  private async sendFile(
+    target: Target,
+    file: FileToSend,
+    url: string | undefined,
+    text: StyledText,
+    replyTo: number | undefined,
+  ): Promise<T.Message> {
+    const own = text.text.trim() === url ? { text: "", spans: [] } : text;
+    let caption: StyledText | undefined = own.text.trim() === "" ? undefined : own;
+    if (caption && caption.text.length > MAX_CAPTION_LENGTH) {
+      checkText(caption);
+      await this.sendText(target, caption, replyTo);
+      caption = undefined;
+    }
+    return uploadFile(this.client, {
+      chatId: target.chatId,
+      pace: { chatId: target.chatId, isPrivate: target.isPrivate },
+      file,
+      ...(caption ? { caption: { text: caption.text, entities: styledToEntities(caption) } } : {}),
+      ...(target.businessConnectionId ? { businessConnectionId: target.businessConnectionId } : {}),
+      ...(replyTo !== undefined ? { replyTo } : {}),
+      signal: this.closing.signal,
+    });
   }
 
   async editMessage(conversation: ConversationRef, target: LegacyId, text: StyledText): Promise<void> {
@@ -274,67 +313,19 @@ export class TelegramSession implements Session {
 
   async joinRoom(request: JoinRequest): Promise<JoinedRoom> {
     const bot = await this.identity();
-    const room = request.room;
-    const chatId = await this.rooms.chatOf(room);
-    const chat = await this.client
-      .call("getChat", (api, signal) => api.getChat({ chat_id: chatId }, signal), {
-        chatId,
-        signal: this.closing.signal,
-      })
-      .catch((err: unknown) => {
-        throw explainFailure(err, "Joining the Telegram group");
-      });
-    if (chat.type !== "group" && chat.type !== "supergroup")
-      throw new AdapterError("item-not-found", "that Telegram chat is not a group");
-    const admins = await this.client
-      .call(
-        "getChatAdministrators",
-        (api, signal) => api.getChatAdministrators({ chat_id: chatId }, signal),
-        { chatId, signal: this.closing.signal },
-      )
-      .catch((err: unknown) => {
-        this.log.info({ err: String(err) }, "could not list group admins");
-        return [] as T.ChatMember[];
-      });
-    await this.rooms.ensure(room, { title: chat.title, type: chat.type });
-    const botIsAdmin = admins.some((a) => a.user.id === bot.id);
-    const occupants: Occupant[] = [
+    return groupSnapshot(
       {
-        nick: bot.nick,
-        role: botIsAdmin ? "moderator" : "participant",
-        affiliation: botIsAdmin ? "admin" : "member",
+        client: this.client,
+        rooms: this.rooms,
+        bot,
+        log: this.log,
+        signal: this.closing.signal,
+        whose: "your bot",
       },
-    ];
-    const listed = new Set<string>([bot.nick]);
-    for (const admin of admins) {
-      if (admin.user.id === bot.id || admin.user.is_bot) continue;
-      const { nick } = await this.rooms.nickOf(room, { id: admin.user.id, name: displayName(admin.user) });
-      occupants.push({
-        nick,
-        contactId: String(admin.user.id),
-        role: "moderator",
-        affiliation: admin.status === "creator" ? "owner" : "admin",
-      });
-      listed.add(nick);
-    }
-    const record = await this.rooms.get(room);
-    for (const [id, nick] of Object.entries(record?.members ?? {})) {
-      if (listed.has(nick)) continue;
-      occupants.push({ nick, contactId: id, role: "participant", affiliation: "member" });
-      listed.add(nick);
-    }
-    const title = chat.title ?? room;
-    const sees =
-      bot.readsAll || botIsAdmin
-        ? "Your bot sees every message of this group."
-        : "Privacy mode is on for your bot: in this group it only sees commands, messages that mention it and replies to it. Make the bot an admin of the group, or turn privacy off with @BotFather (/setprivacy) and re-add it, to see everything.";
-    return {
-      nick: bot.nick,
-      occupants,
-      topic: { text: title },
-      name: title,
-      description: `Telegram group "${title}". Telegram groups have no topic: the subject shows the group's title. ${sees} Bots cannot list a group's members: the occupants are its admins and the members seen so far. Telegram gives bots no history: only what arrived since the bot joined is here.`,
-    };
+      request.room,
+    ).catch((err: unknown) => {
+      throw explainFailure(err, "Joining the Telegram group");
+    });
   }
 
   /** The bot stays in the Telegram group; only the XMPP side leaves. */
@@ -345,10 +336,9 @@ export class TelegramSession implements Session {
   /** The bot's own account (getMe), fetched once. */
   private async identity(): Promise<BotIdentity> {
     if (this.bot) return this.bot;
-    const me = await this.client.getMe(this.closing.signal).catch((err: unknown) => {
+    this.bot = await botIdentity(this.client, this.closing.signal).catch((err: unknown) => {
       throw explainFailure(err, "Reaching your Telegram bot");
     });
-    this.bot = { id: me.id, nick: displayName(me), readsAll: me.can_read_all_group_messages === true };
     return this.bot;
   }
 

@@ -10,6 +10,29 @@ const windowSchema = z
   .object({ max: z.number().int().positive(), windowMs: z.number().int().positive() })
   .strict();
 
+/** Telegram's limit for files a bot downloads (https://core.telegram.org/bots/api#getfile). */
+export const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
+
+const portalSchema = z
+  .object({
+    token: z.string().regex(/^\d+:[\w-]+$/, "expected a bot token from @BotFather (123456789:AAE…)"),
+    /** The groups bridged, by chat id (`-100…` for supergroups); each becomes the room `<id>@<gateway>`. */
+    groups: z
+      .array(z.string().regex(/^-[1-9]\d{0,19}$/, "expected a group chat id such as -1001234567890"))
+      .min(1),
+    /**
+     * How an XMPP user's message reads on Telegram: `{nick}` (shown in bold), `{text}`, and
+     * `{jid}` (the sender's bare JID; leave it out unless users agreed to show it).
+     */
+    template: z
+      .string()
+      .refine((t) => t.includes("{text}"), "the template must contain {text}")
+      .default("{nick}: {text}"),
+    /** Keep a pinned message in each group listing who is in the room on XMPP. */
+    pinOccupants: z.boolean().default(true),
+  })
+  .strict();
+
 export const telegramSettingsSchema = z
   .object({
     /** The Bot API origin (node-telegram-bot-api's `apiRoot`). */
@@ -19,8 +42,9 @@ export const telegramSettingsSchema = z
     /** Timeout of every other Bot API call. */
     requestTimeoutMs: z.number().int().positive().default(30_000),
     /**
-     * The lease that keeps one getUpdates poller per bot across processes: how long it lasts
-     * without renewal. A crashed holder blocks a successor for at most this long.
+     * The lease (the core's Redis-backed `leases`) that keeps one getUpdates poller per bot across
+     * processes: how long it lasts without renewal. A crashed holder blocks a successor for at
+     * most this long.
      */
     pollLeaseMs: z.number().int().min(500).default(30_000),
     /**
@@ -49,6 +73,17 @@ export const telegramSettingsSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Largest file relayed either way. Telegram lets bots download at most 20 MB (getFile) and
+     * upload at most 50 MB; bigger files are announced to the user with that reason instead.
+     */
+    maxFileBytes: z.number().int().positive().max(MAX_DOWNLOAD_BYTES).default(MAX_DOWNLOAD_BYTES),
+    /**
+     * Portal rooms: the operator's shared bot and the Telegram groups it bridges as public rooms
+     * every allowed XMPP user may join. The token is a secret: give it through the environment
+     * (`token: ${TELEGRAM_PORTAL_TOKEN}`); it is never logged.
+     */
+    portal: portalSchema.optional(),
     /** Largest avatar downloaded for a contact's vCard. */
     maxAvatarBytes: z
       .number()
@@ -59,4 +94,5 @@ export const telegramSettingsSchema = z
   .strict();
 
 export type TelegramSettings = z.output<typeof telegramSettingsSchema>;
+export type PortalSettings = z.output<typeof portalSchema>;
 export type PacingWindow = z.output<typeof windowSchema>;

@@ -1,7 +1,8 @@
 /**
- * The Telegram adapter driven directly (no XMPP), against the fake Bot API: what the core cannot
- * express yet (outbound replies, reactions, retractions), the formatting property (S4), group
- * upgrades, pacing under Telegram's flood check, and the one-poller lease.
+ * The Telegram adapter driven directly (no XMPP), against the fake Bot API: the details of
+ * replies, reactions and retractions (the end-to-end view is in telegram-features.test.ts), the
+ * formatting property (S4), group upgrades, pacing under Telegram's flood check, and the
+ * one-poller lease (the core's leases; MemoryLeases sharing a map stand in for two processes).
  */
 import fc from "fast-check";
 import pino from "pino";
@@ -25,7 +26,11 @@ const GROUP = -4001;
 
 let tg: FakeTelegram;
 
-function makeAdapter(settings: Record<string, unknown> = {}, gatewayState = new MemoryState()): Adapter {
+/** Adapters given the same `leases` map compete for their bots' poll leases like two processes. */
+function makeAdapter(
+  settings: Record<string, unknown> = {},
+  leases = new Map<string, { holder: MemoryLeases; expires: number }>(),
+): Adapter {
   return telegramAdapter.create({
     gateway: { domain: "telegram.localhost", name: "Telegram" },
     settings: telegramSettingsSchema.parse({
@@ -35,9 +40,9 @@ function makeAdapter(settings: Record<string, unknown> = {}, gatewayState = new 
       ...settings,
     }),
     log: pino({ level: process.env.LOG_LEVEL ?? "silent" }),
-    state: gatewayState,
+    state: new MemoryState(),
     files: undefined,
-    leases: new MemoryLeases(),
+    leases: new MemoryLeases(leases),
     fetcher: testFetcher(),
   });
 }
@@ -140,6 +145,20 @@ describe("telegram adapter, direct", () => {
     await expect(session.retractMessage?.(direct, receipt.id ?? "")).rejects.toThrow(
       /cannot delete that message/,
     );
+  });
+
+  it("without a file proxy, a photo is announced with its caption, not dropped", async () => {
+    const since = h.mark();
+    tg.userSends(TOKEN, { from: ADA, photo: Buffer.from("jpeg"), caption: "look" });
+    const shown = await h.waitForEvent<MessageEvent>(
+      (e) => e.type === "message" && e.text.text.endsWith("look"),
+      "the photo's message",
+      { since },
+    );
+    expect(shown.text.text).toBe(
+      "[photo] (this gateway does not relay files: its operator has not set up the file proxy)\nlook",
+    );
+    expect(shown.attachments).toBeUndefined();
   });
 
   it("S4: bodies full of HTML and Markdown metacharacters always go through, text unchanged", async () => {
@@ -268,7 +287,7 @@ describe("telegram adapter, limits", () => {
   });
 
   it("only one process polls a bot: a second holder waits for the lease", async () => {
-    const shared = new MemoryState();
+    const shared = new Map<string, { holder: MemoryLeases; expires: number }>();
     const first = makeAdapter({}, shared);
     const second = makeAdapter({}, shared);
     const h1 = harnessSession("alice@localhost", { token: TOKEN });

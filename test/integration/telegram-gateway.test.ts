@@ -454,7 +454,7 @@ describe("isolation and secrets", () => {
     const bob = await h.login("bob");
     const token = "7000003:AAbob-secret-token-0123456789ab";
     h.telegram.addBot({ token, username: "bob_gw_bot", first_name: "Bob's Bot" });
-    await register(bob, { token });
+    // getMe still answers (the registration check passes); polling is refused from the start.
     h.telegram.injectFault({
       method: "getUpdates",
       token,
@@ -462,6 +462,7 @@ describe("isolation and secrets", () => {
       times: Number.POSITIVE_INFINITY,
     });
     const since = bob.mark();
+    await register(bob, { token });
     await bob.sendPresence({ to: TG_GATEWAY });
     const notice = await bob.waitFor(
       (s) =>

@@ -1,7 +1,8 @@
 /**
  * The Telegram gateway end to end: a real Redis, a real Prosody with the `telegram.localhost`
  * component and test users, the fake Bot API server (test/fakes/telegram), and Postern in this
- * process with the real Telegram adapter, configured from YAML like an operator would.
+ * process with the real Telegram adapter, configured from YAML like an operator would, with its
+ * HTTP file proxy on a free loopback port.
  *
  * Every log line Postern writes is kept (`logText()`), so tests can check no secret ever shows.
  */
@@ -14,6 +15,7 @@ import { parseConfigText } from "../../src/config/load.ts";
 import type { PosternConfig } from "../../src/config/schema.ts";
 import { type RunningPostern, startPostern } from "../../src/core/app.ts";
 import { type FakeTelegram, type FakeTelegramOptions, startFakeTelegram } from "../fakes/telegram/server.ts";
+import { freePort } from "./ports.ts";
 import { type ProsodyServer, startProsody } from "./prosody.ts";
 import { type RedisServer, startRedis } from "./redis.ts";
 import { connectXmpp, type XmppTestClient } from "./xmpp-client.ts";
@@ -43,6 +45,10 @@ export interface TelegramHarnessOptions {
   /** Extra YAML for the gateway's `settings` mapping (one line, `key: value, …`). */
   settings?: string;
   fake?: FakeTelegramOptions;
+  /** Origins the fetcher may reach although they are loopback (a test's own file server). */
+  fetchAllowOrigins?: string[];
+  /** Environment variables for `${NAME}` references in the config (e.g. the portal token). */
+  env?: Record<string, string>;
 }
 
 export async function startTelegramHarness(opts: TelegramHarnessOptions = {}): Promise<TelegramHarness> {
@@ -66,10 +72,14 @@ export async function startTelegramHarness(opts: TelegramHarnessOptions = {}): P
       return adapter;
     },
   };
+  // The file proxy serves files from Telegram; the fetcher takes users' files (loopback only
+  // where the test allows an origin).
   const yaml = `
 log: { level: debug }
 redis: { url: "${redis.url}", keyPrefix: "tg:" }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
+http: { host: 127.0.0.1, port: ${await freePort()}, filesDir: "${prosody.dir}/files", maxFileBytes: 1000000 }
+fetch: { maxBytes: 2000000, timeoutMs: 10000, allowOrigins: ${JSON.stringify(opts.fetchAllowOrigins ?? [])} }
 gateways:
   - domain: ${TG_GATEWAY}
     adapter: telegram
@@ -80,6 +90,7 @@ gateways:
 `;
   const config = parseConfigText(yaml, "telegram-harness.yaml", {
     adapterSchemas: { telegram: factory.configSchema },
+    env: opts.env ?? {},
   });
   const lines: string[] = [];
   const sink = new Writable({
@@ -123,6 +134,8 @@ gateways:
       if (crash) {
         for (const g of harness.postern.gateways) await g.abandon();
         await harness.postern.store.close();
+        // A killed process frees its port; the new one listens on the same.
+        await harness.postern.http?.stop();
       } else {
         await harness.postern.stop();
       }

@@ -30,6 +30,9 @@ export const getChat: MethodHandler = (ctx) => {
     accent_color_id: 0,
     max_reaction_count: 11,
   };
+  const pinned = target.record?.pinned?.at(-1);
+  const pinnedMessage = pinned === undefined ? undefined : ctx.world.message(target.key, pinned);
+  if (pinnedMessage !== undefined) full.pinned_message = structuredClone(pinnedMessage.message);
   if (target.record?.chat.type === "supergroup") {
     const origin = [...ctx.world.chats.values()].find((r) => r.migratedTo === target.chat.id);
     if (origin !== undefined) full.migrated_from_chat_id = origin.chat.id;

@@ -1,7 +1,7 @@
 /**
  * The Bot API methods that act on existing messages or on the chat without creating a
  * message: editMessageText, deleteMessage, setMessageReaction, sendChatAction,
- * deleteBusinessMessages. The permission rules are the documented ones
+ * deleteBusinessMessages, pinChatMessage, unpinChatMessage. The permission rules are the documented ones
  * (https://core.telegram.org/bots/api#deletemessage); the 48-hour limits are not modelled because the fake's clock is the real one.
  */
 import { isAdmin, requireMessageId, resolveChat } from "./access.ts";
@@ -225,6 +225,40 @@ export const sendChatAction: MethodHandler = (ctx) => {
   return true;
 };
 
+/**
+ * pinChatMessage: in groups only administrators may pin (the fake gives every admin
+ * can_pin_messages); in private chats anyone. Pins in private chats are not kept.
+ */
+export const pinChatMessage: MethodHandler = (ctx) => {
+  const { params, world, bot } = ctx;
+  const target = resolveChat(world, bot, params, true);
+  const messageId = requireMessageId(params);
+  const stored = world.message(target.key, messageId);
+  if (stored === undefined) throw badRequest("message to pin not found");
+  if (target.record !== undefined) {
+    if (!isAdmin(target.record, bot.user.id))
+      throw badRequest("not enough rights to manage pinned messages in the chat");
+    target.record.pinned = [...(target.record.pinned ?? []).filter((id) => id !== messageId), messageId];
+  }
+  ctx.record({ chat_id: target.chat.id, message: structuredClone(stored.message) });
+  return true;
+};
+
+/** unpinChatMessage: a given message_id, or the most recent pin. */
+export const unpinChatMessage: MethodHandler = (ctx) => {
+  const { params, world, bot } = ctx;
+  const target = resolveChat(world, bot, params, true);
+  if (target.record !== undefined) {
+    if (!isAdmin(target.record, bot.user.id))
+      throw badRequest("not enough rights to manage pinned messages in the chat");
+    const pinned = target.record.pinned ?? [];
+    const id = params.str("message_id") !== undefined ? params.int("message_id") : pinned[pinned.length - 1];
+    target.record.pinned = pinned.filter((p) => p !== id);
+  }
+  ctx.record({ chat_id: target.chat.id });
+  return true;
+};
+
 /** The methods of this module by their documented names. */
 export const MODIFY_METHODS: Record<string, MethodHandler> = {
   editMessageText,
@@ -232,4 +266,6 @@ export const MODIFY_METHODS: Record<string, MethodHandler> = {
   setMessageReaction,
   sendChatAction,
   deleteBusinessMessages,
+  pinChatMessage,
+  unpinChatMessage,
 };

@@ -321,6 +321,12 @@ export class FakeTelegram {
     this.requireBot(botToken).blockedBy.add(userId);
   }
 
+  /** The bytes stored under a file_id (e.g. what a bot uploaded), for checking uploads. */
+  fileData(fileId: string): Buffer | undefined {
+    const data = this.world.files.get(fileId)?.data;
+    return data === undefined ? undefined : Buffer.from(data);
+  }
+
   /** A user sends a message (see users.ts for who receives the update). */
   userSends(botToken: string, spec: users.UserMessageSpec): TgMessage {
     return users.userSends(this.world, botToken, spec);

@@ -81,6 +81,8 @@ export interface ChatRecord {
   migratedTo?: number;
   /** The bot that last sent a message here (privacy mode lets it see general commands). */
   lastBotSender?: number;
+  /** Pinned message ids, the most recent last (pinChatMessage). */
+  pinned?: number[];
 }
 
 /** A business connection of one bot with one business account. */
