@@ -26,17 +26,14 @@ import { KeyedSerialQueue, QueueFullError } from "./serial-queue.ts";
 import { UserDirectory } from "./users.ts";
 import { XmppOutbox } from "./xmpp-outbox.ts";
 
-/** This process's identity as a lease holder: unique per process start. */
-const PROCESS_HOLDER = `${process.pid}-${randomUUID()}`;
-
-/** Redis-backed leases, with names kept apart per gateway. */
-function leasesFor(store: Store, domain: string): Leases {
+/** Redis-backed leases, with names kept apart per gateway, held as `holder`. */
+function leasesFor(store: Store, domain: string, holder: string): Leases {
   const named = (name: string) => `${domain}\u0000${name}`;
   return {
-    acquire: (name, ttlMs) => store.lock.acquire(named(name), PROCESS_HOLDER, ttlMs),
-    renew: (name, ttlMs) => store.lock.renew(named(name), PROCESS_HOLDER, ttlMs),
+    acquire: (name, ttlMs) => store.lock.acquire(named(name), holder, ttlMs),
+    renew: (name, ttlMs) => store.lock.renew(named(name), holder, ttlMs),
     release: async (name) => {
-      await store.lock.release(named(name), PROCESS_HOLDER);
+      await store.lock.release(named(name), holder);
     },
   };
 }
@@ -87,7 +84,8 @@ export class Gateway {
       settings: opts.settings,
       log: log.child({ adapter: factory.name }),
       state: store.gatewayState(config.domain),
-      leases: leasesFor(store, config.domain),
+      // Unique per gateway instance: two instances (processes) must never share a lease.
+      leases: leasesFor(store, config.domain, `${process.pid}-${randomUUID()}`),
       files: opts.files,
       fetcher: opts.fetcher,
     });

@@ -89,7 +89,7 @@ async function discoInfo(
   payload: Element,
   env: Envelope,
   target: Target,
-  { gw, commands, users }: HandlerDeps,
+  { gw, commands, users, portals }: HandlerDeps,
 ): Promise<Element> {
   const node = payload.attrs.node;
   if (node === NS.commands) {
@@ -145,7 +145,10 @@ async function discoInfo(
     ];
     const result = discoInfoResult([{ category: "conference", type: "text", name: target.id }], features);
     // XEP-0128 room info: what the network says about the room (e.g. limits that bite there).
-    const room = users.isAllowed(env.user) ? users.existing(env.user)?.rooms.get(target.id) : undefined;
+    const own = users.isAllowed(env.user) ? users.existing(env.user)?.rooms.get(target.id) : undefined;
+    const room = portals?.has(target.id)
+      ? portals.info(target.id)
+      : own && { description: own.description, topic: own.topic?.text };
     if (room?.description || room?.topic) {
       result.append(
         renderForm(
@@ -153,7 +156,7 @@ async function discoInfo(
             fields: [
               { var: "FORM_TYPE", type: "hidden", value: "http://jabber.org/protocol/muc#roominfo" },
               { var: "muc#roominfo_description", type: "text-single", value: room.description ?? "" },
-              { var: "muc#roominfo_subject", type: "text-single", value: room.topic?.text ?? "" },
+              { var: "muc#roominfo_subject", type: "text-single", value: room.topic ?? "" },
             ],
           },
           "result",

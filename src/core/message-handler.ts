@@ -4,7 +4,6 @@
  * back to the sender as an error on the original stanza id.
  */
 import type { Element } from "@xmpp/component-core";
-import type { Attachment } from "../adapter/attachments.ts";
 import { hasCapability } from "../adapter/capabilities.ts";
 import type { ConversationRef } from "../adapter/conversation.ts";
 import { AdapterError } from "../adapter/session.ts";
@@ -14,6 +13,7 @@ import { xmppToStyled } from "../xmpp/styling.ts";
 import type { Envelope } from "./gateway.ts";
 import type { HandlerDeps } from "./handler-deps.ts";
 import { logOutcome } from "./outcome.ts";
+import { composeOutgoing } from "./outgoing.ts";
 
 const CHAT_STATES = ["active", "composing", "paused", "inactive", "gone"] as const;
 
@@ -59,19 +59,21 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
     if (type !== "groupchat")
       throw new StanzaError("bad-request", "messages to a room must be of type groupchat");
     if (body === undefined) return;
-    const isAction = body.startsWith("/me ");
-    const clientId = stanza.getChild("origin-id", NS.stanzaId)?.attrs.id ?? stanza.attrs.id ?? "";
-    const text = xmppToStyled(isAction ? body.slice(4) : body);
-    await callAdapter(() =>
-      deps.portals!.message(
-        `${env.user}/${env.from.resource}`,
-        target.id,
-        body,
-        text,
-        isAction ? "action" : "normal",
-        clientId,
-      ),
+    const portals = deps.portals;
+    if (
+      stanza.getChild("replace", NS.correction) ||
+      stanza.getChild("retract", NS.retract) ||
+      stanza.getChild("reactions", NS.reactions)
+    ) {
+      throw new StanzaError(
+        "feature-not-implemented",
+        "corrections, retractions and reactions are not relayed in shared rooms yet",
+      );
+    }
+    const content = await composeOutgoing(stanza, body, gw.adapter.capabilities, (id) =>
+      portals.legacyIdOf(target.id, id),
     );
+    await callAdapter(() => portals.message(`${env.user}/${env.from.resource}`, target.id, body, content));
     return;
   }
 
@@ -176,51 +178,17 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
     });
     return;
   }
-  const clientId = stanza.getChild("origin-id", NS.stanzaId)?.attrs.id ?? stanza.attrs.id ?? "";
   const replace = stanza.getChild("replace", NS.correction);
   if (replace) {
-    if (!session.editMessage || !hasCapability(gw.adapter.capabilities, "edits"))
+    if (!session.editMessage || !hasCapability(caps, "edits"))
       throw new StanzaError("feature-not-implemented", "this network does not support corrections");
-    const legacyId = await gw.store.idMap.legacyIdFor(
-      gw.domain,
-      env.user,
-      conversation.id,
-      replace.attrs.id ?? "",
-    );
-    if (!legacyId) throw new StanzaError("item-not-found", "the corrected message is unknown");
+    const legacyId = await legacyIdOf(replace.attrs.id);
     await callAdapter(() => session.editMessage!(conversation, legacyId, xmppToStyled(body)));
     return;
   }
-  // XEP-0461 reply: the referenced message, and the quote fallback (XEP-0428) cut from the body.
-  let replyTo: string | undefined;
-  let ownText = body;
-  const reply = stanza.getChild("reply", NS.reply);
-  if (reply && hasCapability(caps, "replies")) {
-    replyTo = await legacyIdOf(reply.attrs.id);
-    ownText = withoutFallback(stanza, body, NS.reply);
-  }
-  // XEP-0066: a file link. Networks that take files get it as an attachment (and no duplicate
-  // of the URL as text); others get the body, which carries the URL, as clients send it.
-  const oobUrl = stanza.getChild("x", NS.oob)?.getChildText("url")?.trim();
-  let attachments: Attachment[] | undefined;
-  if (oobUrl && hasCapability(caps, "attachments")) {
-    attachments = [
-      { url: oobUrl, name: oobUrl.split("/").pop() || "file", mediaType: "application/octet-stream" },
-    ];
-    if (ownText.trim() === oobUrl) ownText = "";
-  }
-  const isAction = ownText.startsWith("/me ");
-  const text = xmppToStyled(isAction ? ownText.slice(4) : ownText);
-  const receipt = await callAdapter(() =>
-    session.sendMessage({
-      conversation,
-      kind: isAction ? "action" : "normal",
-      text,
-      clientId,
-      replyTo,
-      attachments,
-    }),
-  );
+  const content = await composeOutgoing(stanza, body, caps, legacyIdOf);
+  const clientId = content.clientId;
+  const receipt = await callAdapter(() => session.sendMessage({ conversation, ...content }));
   if (receipt.id && clientId)
     await gw.store.idMap.remember(gw.domain, env.user, conversation.id, receipt.id, clientId);
   logOutcome(gw.log, {
@@ -230,23 +198,6 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
     conversation: conversation.id,
     result: "delivered",
   });
-}
-
-/**
- * The body without the part XEP-0428 marks as a fallback for `forNs` (e.g. the quoted text of a
- * reply), so a network that shows replies natively does not get the quote twice.
- */
-function withoutFallback(stanza: Element, body: string, forNs: string): string {
-  const fallback = stanza.getChildren("fallback", NS.fallback).find((f) => f.attrs.for === forNs);
-  const range = fallback?.getChild("body");
-  if (!range) return body;
-  // Offsets count Unicode code points (XEP-0426), not UTF-16 units.
-  const points = [...body];
-  const start = Number(range.attrs.start ?? 0);
-  const end = Number(range.attrs.end ?? points.length);
-  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > points.length)
-    return body;
-  return (points.slice(0, start).join("") + points.slice(end).join("")).trimStart();
 }
 
 /** The first `<body/>` without xml:lang or in English; later ones are ignored (bounded cost). */

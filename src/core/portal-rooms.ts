@@ -6,6 +6,7 @@
  */
 import { type Element, xml } from "@xmpp/component-core";
 import { z } from "zod";
+import type { Attachment } from "../adapter/attachments.ts";
 import type { LegacyId, Occupant } from "../adapter/conversation.ts";
 import type { Portal, PortalEvent, PortalOccupant } from "../adapter/portal.ts";
 import { delayElement } from "../xmpp/basic-iq.ts";
@@ -14,7 +15,15 @@ import { NS } from "../xmpp/namespaces.ts";
 import { StanzaError } from "../xmpp/stanza-error.ts";
 import type { GatewayContext } from "./gateway-context.ts";
 import { logOutcome } from "./outcome.ts";
-import { bodyText, chatMessage, stanzaIdFor } from "./render.ts";
+import type { OutgoingContent } from "./outgoing.ts";
+import {
+  bodyText,
+  chatMessage,
+  correctionMessage,
+  reactionsMessage,
+  retractionMessage,
+  stanzaIdFor,
+} from "./render.ts";
 import type { KeyedSerialQueue } from "./serial-queue.ts";
 import type { HistoryRequest } from "./user-session.ts";
 
@@ -36,6 +45,7 @@ class PortalRoom {
   readonly xmpp = new Map<string, XmppOccupant>();
   readonly network = new Map<string, Occupant>();
   topic: { text: string; by?: string } | undefined;
+  description: string | undefined;
   loaded = false;
 
   constructor(readonly id: LegacyId) {}
@@ -76,7 +86,11 @@ export class PortalRooms {
 
   /** Loads who was in each room before a restart (they still think they are). */
   async restore(): Promise<void> {
-    for (const room of this.rooms.values()) await this.load(room);
+    for (const room of this.rooms.values()) {
+      await this.load(room);
+      // The network's view of who is here (e.g. a pinned list) may be stale after a restart.
+      if (room.xmpp.size > 0) await this.portal.occupantsChanged?.(room.id, this.occupantList(room));
+    }
   }
 
   async close(): Promise<void> {
@@ -107,6 +121,7 @@ export class PortalRooms {
     room.network.clear();
     for (const o of snapshot.occupants) room.network.set(o.nick, o);
     if (snapshot.topic) room.topic = snapshot.topic;
+    room.description = snapshot.description;
 
     let me = room.byUser(user);
     const requested = nick;
@@ -180,35 +195,28 @@ export class PortalRooms {
   }
 
   /** An occupant's groupchat message: to the network, then reflected to every XMPP occupant. */
-  async message(
-    resource: string,
-    roomId: LegacyId,
-    body: string,
-    text: Parameters<Portal["sendMessage"]>[2]["text"],
-    kind: "normal" | "action",
-    clientId: string,
-  ): Promise<void> {
+  async message(resource: string, roomId: LegacyId, body: string, content: OutgoingContent): Promise<void> {
     const room = this.require(roomId);
     const me = room.byResource(resource);
     if (!me) throw new StanzaError("not-acceptable", "you are not in this room; join it first");
     const from: PortalOccupant = { nick: me.nick, jid: me.user };
     const receipt = await this.portal.sendMessage(roomId, from, {
       conversation: { kind: "room", id: roomId },
-      kind,
-      text,
-      clientId,
+      ...content,
     });
-    const id = clientId || stanzaIdFor({ gateway: this.gw.domain, user: PORTAL_OWNER, conversation: roomId });
+    const id =
+      content.clientId || stanzaIdFor({ gateway: this.gw.domain, user: PORTAL_OWNER, conversation: roomId });
     const archiveId = await this.archive(roomId).append({
       stanzaId: id,
       legacyId: receipt.id,
       from: me.nick,
       body,
       timestamp: Date.now(),
-      kind: kind === "action" ? "action" : "message",
+      kind: content.kind === "action" ? "action" : "message",
     });
     if (receipt.id) await this.rememberIds(roomId, receipt.id, archiveId, id);
-    await this.fanOut(room, (to) => this.groupchat(room, me.nick, to, id, body, archiveId));
+    const replyTo = content.replyTo ? await this.stanzaIdOf(roomId, content.replyTo) : undefined;
+    await this.fanOut(room, (to) => this.groupchat(room, me.nick, to, { id, body, archiveId, replyTo }));
     logOutcome(this.gw.log, {
       direction: "to-network",
       what: "portal-message",
@@ -216,6 +224,27 @@ export class PortalRooms {
       conversation: roomId,
       result: "delivered",
     });
+  }
+
+  /** The network's id of a message in a portal room, from an XMPP id any occupant saw. */
+  async legacyIdOf(roomId: LegacyId, stanzaId: string | undefined): Promise<string> {
+    const legacyId = stanzaId
+      ? await this.gw.store.idMap.legacyIdFor(this.gw.domain, PORTAL_OWNER, roomId, stanzaId)
+      : null;
+    if (!legacyId) throw new StanzaError("item-not-found", "the message referred to is unknown");
+    return legacyId;
+  }
+
+  private async stanzaIdOf(roomId: LegacyId, legacyId: string): Promise<string | undefined> {
+    return (
+      (await this.gw.store.idMap.stanzaIdFor(this.gw.domain, PORTAL_OWNER, roomId, legacyId)) ?? undefined
+    );
+  }
+
+  /** What disco#info shows about a portal room (XEP-0128 room info). */
+  info(roomId: LegacyId): { description?: string; topic?: string } | undefined {
+    const room = this.rooms.get(roomId);
+    return room ? { description: room.description, topic: room.topic?.text } : undefined;
   }
 
   /** Network events, in order per room. */
@@ -240,7 +269,9 @@ export class PortalRooms {
     const roomJid = this.gw.addressing.roomJid(roomId);
     switch (event.type) {
       case "message": {
-        const body = bodyText(event.kind, event.text);
+        const text = bodyText(event.kind, event.text);
+        const urls = (event.attachments ?? []).map((a) => a.url).filter((u): u is string => Boolean(u));
+        const body = [text, ...urls].filter(Boolean).join("\n");
         const id = stanzaIdFor({
           gateway: this.gw.domain,
           user: PORTAL_OWNER,
@@ -256,8 +287,16 @@ export class PortalRooms {
           kind: event.kind === "action" ? "action" : event.kind === "notice" ? "notice" : "message",
         });
         if (event.id) await this.rememberIds(roomId, event.id, archiveId, id);
+        const replyTo = event.replyTo ? await this.stanzaIdOf(roomId, event.replyTo) : undefined;
         await this.fanOut(room, (to) =>
-          this.groupchat(room, event.from.nick, to, id, body, archiveId, event.timestamp),
+          this.groupchat(room, event.from.nick, to, {
+            id,
+            body,
+            archiveId,
+            timestamp: event.timestamp,
+            replyTo,
+            attachments: event.attachments,
+          }),
         );
         logOutcome(this.gw.log, {
           direction: "to-xmpp",
@@ -265,6 +304,26 @@ export class PortalRooms {
           conversation: roomId,
           result: "delivered",
         });
+        return;
+      }
+      case "edit":
+      case "retraction":
+      case "reaction": {
+        const target = (await this.stanzaIdOf(roomId, event.target)) ?? event.target;
+        const from = `${roomJid}/${event.from.nick}`;
+        await this.fanOut(room, (to) =>
+          event.type === "edit"
+            ? correctionMessage({
+                from,
+                to,
+                type: "groupchat",
+                replaces: target,
+                body: bodyText("normal", event.text),
+              })
+            : event.type === "retraction"
+              ? retractionMessage({ from, to, type: "groupchat", target })
+              : reactionsMessage({ from, to, type: "groupchat", target, emojis: event.emojis }),
+        );
         return;
       }
       case "room.member": {
@@ -334,21 +393,27 @@ export class PortalRooms {
     room: PortalRoom,
     nick: string,
     to: string,
-    id: string,
-    body: string,
-    archiveId: string,
-    timestamp?: Date,
+    m: {
+      id: string;
+      body: string;
+      archiveId: string;
+      timestamp?: Date;
+      replyTo?: string;
+      attachments?: Attachment[];
+    },
   ): Element {
     const roomJid = this.gw.addressing.roomJid(room.id);
     return chatMessage({
       from: `${roomJid}/${nick}`,
       to,
       type: "groupchat",
-      id,
-      body,
-      timestamp,
+      id: m.id,
+      body: m.body,
+      timestamp: m.timestamp,
       delayFrom: roomJid,
-      stanzaId: { id: archiveId, by: roomJid },
+      stanzaId: { id: m.archiveId, by: roomJid },
+      replyTo: m.replyTo,
+      attachments: m.attachments,
     });
   }
 

@@ -275,6 +275,11 @@ class StreamLimitError extends Error {
   }
 }
 
+/** A name from the wire, cut to a length fit for a log line. */
+function short(name: string): string {
+  return name.length > 64 ? `${name.slice(0, 64)}…` : name;
+}
+
 /** The part of @xmpp/xml's Parser (CommonJS, untyped) that the guard extends. */
 interface XmlParser extends EventEmitter {
   write(data: string): void;
@@ -320,16 +325,17 @@ function guardedParser(Base: XmlParserClass): XmlParserClass {
       if (names.length > MAX_ATTRIBUTES) {
         throw new StreamLimitError(
           "policy-violation",
-          `more than ${MAX_ATTRIBUTES} attributes on <${name}> ${names.slice(0, 5).join(",")} ${names.slice(-5).join(",")} ${names.length}`,
+          `more than ${MAX_ATTRIBUTES} attributes on <${short(name)}>`,
         );
       }
-      if (duplicate) throw new StreamLimitError("not-well-formed", `a repeated attribute on <${name}>`);
+      if (duplicate)
+        throw new StreamLimitError("not-well-formed", `a repeated attribute on <${short(name)}>`);
       let declared: Set<string> | null = null;
       for (const attr of names) {
         if (!attr.startsWith("xmlns:")) continue;
         const prefix = attr.slice(6);
         if (attrs[attr] === "" || prefix === "xmlns" || prefix === "") {
-          throw new StreamLimitError("not-well-formed", `an invalid namespace declaration ${attr}`);
+          throw new StreamLimitError("not-well-formed", `an invalid namespace declaration ${short(attr)}`);
         }
         declared ??= new Set();
         declared.add(prefix);
@@ -350,11 +356,11 @@ function guardedParser(Base: XmlParserClass): XmlParserClass {
       if (colon === -1) return;
       const prefix = qname.slice(0, colon);
       if (colon === 0 || qname.indexOf(":", colon + 1) !== -1 || colon === qname.length - 1) {
-        throw new StreamLimitError("not-well-formed", `a malformed qualified name ${qname.slice(0, 64)}`);
+        throw new StreamLimitError("not-well-formed", `a malformed qualified name ${short(qname)}`);
       }
       if (prefix === "xml") return;
       if (this.scopes.some((scope) => scope?.has(prefix))) return;
-      throw new StreamLimitError("not-well-formed", `an undeclared namespace prefix ${prefix.slice(0, 64)}`);
+      throw new StreamLimitError("not-well-formed", `an undeclared namespace prefix ${short(prefix)}`);
     }
   };
 }

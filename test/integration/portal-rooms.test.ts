@@ -157,3 +157,54 @@ describe("portal rooms", () => {
     ).toEqual(["admin", "alice"]);
   });
 });
+
+describe("portal rooms: files, replies and what is not relayed", () => {
+  it("shows a network file as an OOB link, and maps a reply to the id occupants saw", async () => {
+    const mark = alice.mark();
+    await h.network.portalContext!.emit({
+      type: "message",
+      conversation: { kind: "room", id: "#town" },
+      from: { nick: "mayor" },
+      kind: "normal",
+      text: { text: "the map", spans: [] },
+      id: "m-map",
+      attachments: [{ url: "https://files.example.org/map.png", name: "map.png", mediaType: "image/png" }],
+    });
+    const file = await alice.waitFor(
+      (s) => s.getChild("x", "jabber:x:oob") !== undefined,
+      "the file message",
+      { since: mark },
+    );
+    expect(file.getChild("x", "jabber:x:oob")?.getChildText("url")).toBe("https://files.example.org/map.png");
+    expect(file.getChildText("body")).toBe("the map\nhttps://files.example.org/map.png");
+    await h.network.portalContext!.emit({
+      type: "message",
+      conversation: { kind: "room", id: "#town" },
+      from: { nick: "mayor" },
+      kind: "normal",
+      text: { text: "see above", spans: [] },
+      id: "m-reply",
+      replyTo: "m-map",
+    });
+    const reply = await alice.waitFor((s) => s.getChildText("body") === "see above", "the reply", {
+      since: mark,
+    });
+    expect(reply.getChild("reply", "urn:xmpp:reply:0")?.attrs.id).toBe(file.attrs.id);
+  });
+
+  it("answers a correction in a shared room with feature-not-implemented rather than dropping it", async () => {
+    const mark = alice.mark();
+    await alice.send(
+      xml(
+        "message",
+        { to: ROOM, type: "groupchat", id: "fix-1" },
+        xml("body", {}, "hello twon"),
+        xml("replace", { xmlns: "urn:xmpp:message-correct:0", id: "town-1" }),
+      ),
+    );
+    const err = await alice.waitFor((s) => s.attrs.id === "fix-1" && s.attrs.type === "error", "the error", {
+      since: mark,
+    });
+    expect(err.getChild("error")?.getChild("feature-not-implemented")).toBeDefined();
+  });
+});
