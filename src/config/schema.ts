@@ -191,6 +191,10 @@ const xmppSchema = z.strictObject(
     port: port().default(5347),
     /** The component secret shared with the XMPP server. */
     secret: nonEmptyText("expected the component secret shared with the XMPP server"),
+    /** Ping the XMPP server after this long without hearing from it (half-open links). */
+    keepaliveMs: positiveInteger().default(30_000),
+    /** Drop the link and reconnect after this long without a byte from the server. */
+    deadAfterMs: positiveInteger().default(90_000),
   },
   { error: "expected a mapping with host, port and secret" },
 );

@@ -77,6 +77,12 @@ export class Gateway {
       domain: config.domain,
       secret: config.xmpp.secret,
       maxStanzaBytes: config.limits.maxStanzaBytes,
+      // Any domain of the server answers a ping; the users' own domain is one it certainly serves.
+      keepalive: {
+        pingTo: config.users.allowedDomains[0] ?? config.domain,
+        idleMs: config.xmpp.keepaliveMs,
+        deadMs: config.xmpp.deadAfterMs,
+      },
       log,
     });
     const adapter = factory.create({

@@ -189,8 +189,15 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
   const content = await composeOutgoing(stanza, body, caps, legacyIdOf);
   const clientId = content.clientId;
   const receipt = await callAdapter(() => session.sendMessage({ conversation, ...content }));
-  if (receipt.id && clientId)
-    await gw.store.idMap.remember(gw.domain, env.user, conversation.id, receipt.id, clientId);
+  if (receipt.id && clientId) {
+    // The message is out: a failure to remember its id (Redis away) must not tell the sender it
+    // failed, or they would send it again. Only later corrections of it will not find it.
+    await gw.store.idMap
+      .remember(gw.domain, env.user, conversation.id, receipt.id, clientId)
+      .catch((err: unknown) => {
+        gw.log.warn({ err: String(err), user: env.user }, "message sent, but its id could not be stored");
+      });
+  }
   logOutcome(gw.log, {
     direction: "to-network",
     what: "message",

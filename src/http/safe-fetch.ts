@@ -153,7 +153,11 @@ export class SafeFetcher implements FileFetcher {
       const req = request(
         url,
         { method: "GET", lookup: guardedLookup, headers: { "User-Agent": "Postern" } },
-        resolvePromise,
+        (response) => {
+          // From here on the body's deadline applies (readBody): one timer at a time.
+          clearTimeout(timer);
+          resolvePromise(response);
+        },
       );
       const timer = setTimeout(
         () => req.destroy(new AdapterError("remote-server-timeout", "the file took too long to fetch")),
@@ -175,8 +179,12 @@ export class SafeFetcher implements FileFetcher {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
+      let timedOut = false;
       const timer = setTimeout(
-        () => response.destroy(new AdapterError("remote-server-timeout", "the file took too long to fetch")),
+        () => {
+          timedOut = true;
+          response.destroy(new AdapterError("remote-server-timeout", "the file took too long to fetch"));
+        },
         Math.max(0, deadline - Date.now()),
       );
       response.on("data", (chunk: Buffer) => {
@@ -194,7 +202,8 @@ export class SafeFetcher implements FileFetcher {
       });
       response.on("close", () => {
         clearTimeout(timer);
-        if (!response.complete) reject(refused("the transfer was cut off"));
+        if (timedOut) reject(new AdapterError("remote-server-timeout", "the file took too long to fetch"));
+        else if (!response.complete) reject(refused("the transfer was cut off"));
       });
     });
   }

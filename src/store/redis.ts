@@ -51,10 +51,10 @@ export interface RedisConnectionOptions {
 /** Per-command bound, in milliseconds (see the module comment). */
 export const COMMAND_TIMEOUT_MS = 5_000;
 /** Upper bound of one reconnect delay, in milliseconds. */
-export const MAX_RECONNECT_DELAY_MS = 5_000;
+export const MAX_RECONNECT_DELAY_MS = 2_000;
 
 /**
- * Delay before reconnect attempt `attempt` (1, 2, …): exponential from 100 ms, capped at 5 s,
+ * Delay before reconnect attempt `attempt` (1, 2, …): exponential from 100 ms, capped at 2 s (so service resumes soon after Redis returns),
  * with "equal jitter" (a random value between half and all of the step).
  */
 export function reconnectDelay(attempt: number): number {

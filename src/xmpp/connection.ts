@@ -22,6 +22,11 @@ export interface ComponentLinkOptions {
   maxStanzaBytes: number;
   /** First reconnect delay bound and cap, in ms. */
   backoff?: { minMs: number; maxMs: number };
+  /**
+   * Half-open detection: after `idleMs` without a byte from the server, ping `pingTo` (a domain
+   * the server answers for); with nothing received for `deadMs`, drop the link and reconnect.
+   */
+  keepalive?: { pingTo: string; idleMs: number; deadMs: number };
   log: Logger;
 }
 
@@ -42,6 +47,8 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private isOnline = false;
+  private lastInbound = 0;
+  private keepaliveTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: ComponentLinkOptions) {
     super();
@@ -110,6 +117,7 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
   /** Drops the connection without closing the stream, as a crash would (for tests). */
   abandon(): void {
     this.stopped = true;
+    this.stopKeepalive();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const entity = this.entity;
     this.entity = null;
@@ -124,7 +132,49 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
   private setOnline(online: boolean): void {
     if (this.isOnline === online) return;
     this.isOnline = online;
+    if (online) this.startKeepalive();
+    else this.stopKeepalive();
     this.emit(online ? "online" : "offline");
+  }
+
+  /**
+   * A component link has no stream management: a dead TCP connection swallows what we write and
+   * tells nobody. So the link expects to hear from the server, pinging it when quiet.
+   */
+  private startKeepalive(): void {
+    const keepalive = this.options.keepalive;
+    if (!keepalive) return;
+    this.lastInbound = Date.now();
+    let pings = 0;
+    this.keepaliveTimer = setInterval(
+      () => {
+        const entity = this.entity;
+        if (!entity) return;
+        const silentMs = Date.now() - this.lastInbound;
+        if (silentMs >= keepalive.deadMs) {
+          this.options.log.warn(
+            { silentMs },
+            "no answer from the XMPP server: dropping the link to reconnect",
+          );
+          this.onDown(entity);
+        } else if (silentMs >= keepalive.idleMs) {
+          pings += 1;
+          // Any answer (even an error) proves the link; it is then ignored like any unasked result.
+          void entity
+            .write(
+              `<iq type='get' id='keepalive-${pings}' from='${this.options.domain}' to='${keepalive.pingTo}'><ping xmlns='urn:xmpp:ping'/></iq>`,
+            )
+            .catch(() => undefined);
+        }
+      },
+      Math.max(100, Math.floor(keepalive.idleMs / 2)),
+    );
+    this.keepaliveTimer.unref?.();
+  }
+
+  private stopKeepalive(): void {
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = null;
   }
 
   private connect(): void {
@@ -213,6 +263,7 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
       pendingBytes = 0;
     });
     entity._onData = (data: Buffer) => {
+      this.lastInbound = Date.now();
       if (failed) return;
       pendingBytes += data.length;
       if (pendingBytes > max) {

@@ -102,6 +102,9 @@ export async function startFakeXmppServer(opts: { domain: string; secret: string
       elements.push(el);
       for (const l of [...listeners]) l();
     });
+    // The component closes its stream after a stream error: close ours too, as a server does,
+    // so it need not wait for its close timeout.
+    parser.on("end", () => socket.end("</stream:stream>"));
     parser.on("error", () => socket.destroy());
     socket.on("data", (data) => parser.write(data.toString("utf8")));
     socket.on("error", () => undefined);
