@@ -48,6 +48,7 @@ async function doctor(redisPassword: string, gateways: Gateway[]) {
         adapter: "irc",
         xmpp: { host: "127.0.0.1", port: g.port, secret: g.secret },
         users: { allowedDomains: ["localhost"] },
+        settings: { servers: { localhost: { host: "127.0.0.1" } } },
       })),
     }),
   );

@@ -87,9 +87,14 @@ afterAll(async () => {
 });
 
 describe("postern run", () => {
-  it("comes online, and on SIGTERM tells the user and the IRC server goodbye, then exits 0", async () => {
+  it("comes online, and on SIGTERM tells the user and the IRC server goodbye, then exits 0", {
+    timeout: 90_000,
+  }, async () => {
     postern = startPostern();
-    await waitUntil(() => postern!.output().includes("Postern running"), "Postern to start");
+    await waitUntil(
+      () => postern!.output().includes("component online"),
+      "Postern's component link to come up",
+    );
     const mark = alice.mark();
     await alice.sendPresence({ to: GW });
     await alice.waitFor(
@@ -135,7 +140,9 @@ describe("postern run", () => {
     expect(postern.child.exitCode).toBe(0);
   });
 
-  it("after kill -9, a new process reconnects the puppet and rejoins its channel from Redis", async () => {
+  it("after kill -9, a new process reconnects the puppet and rejoins its channel from Redis", {
+    timeout: 120_000,
+  }, async () => {
     // Restart after the clean stop: the user's room and resources were kept in Redis.
     const restartMark = watcher.mark();
     postern = startPostern();

@@ -84,6 +84,7 @@ describe("a valid configuration", () => {
         keyPrefix: "postern:",
       },
       secrets: { encryptionKey: KEY },
+      fetch: { maxBytes: 20971520, timeoutMs: 30000, allowOrigins: [] },
       http: {
         host: "127.0.0.1",
         port: 8089,
@@ -96,7 +97,13 @@ describe("a valid configuration", () => {
           domain: "irc.localhost",
           adapter: "irc",
           name: "IRC",
-          xmpp: { host: "127.0.0.1", port: 5347, secret: "irc-secret" },
+          xmpp: {
+            host: "127.0.0.1",
+            port: 5347,
+            secret: "irc-secret",
+            keepaliveMs: 30000,
+            deadAfterMs: 90000,
+          },
           users: { allowedDomains: ["localhost", "example.org"], admins: ["admin@localhost"] },
           limits: {
             maxStanzaBytes: 262144,
@@ -109,7 +116,13 @@ describe("a valid configuration", () => {
         {
           domain: "telegram.localhost",
           adapter: "telegram",
-          xmpp: { host: "127.0.0.1", port: 5347, secret: "telegram-secret" },
+          xmpp: {
+            host: "127.0.0.1",
+            port: 5347,
+            secret: "telegram-secret",
+            keepaliveMs: 30000,
+            deadAfterMs: 90000,
+          },
           users: { allowedDomains: ["localhost"], admins: [] },
           limits: {
             maxStanzaBytes: 262144,
@@ -131,7 +144,13 @@ describe("a valid configuration", () => {
     expect(config.gateways[0]).toEqual({
       domain: "irc.localhost",
       adapter: "irc",
-      xmpp: { host: "127.0.0.1", port: 5347, secret: "component-secret" },
+      xmpp: {
+        host: "127.0.0.1",
+        port: 5347,
+        secret: "component-secret",
+        keepaliveMs: 30000,
+        deadAfterMs: 90000,
+      },
       users: { allowedDomains: ["localhost"], admins: [] },
       limits: {
         maxStanzaBytes: 262144,
