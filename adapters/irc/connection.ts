@@ -39,6 +39,8 @@ export interface ConnectionEvents {
   /** 001 arrived: `nick` is the nick the server gave us. */
   registered(nick: string): void;
   state(state: SessionStateName, reason: string): void;
+  /** Something the user should read that is no line of a conversation (a failed SASL login). */
+  notice(text: string): void;
   /** The socket is gone; `unsent` queued lines were dropped with it. */
   lost(reason: string, unsent: number): void;
 }
@@ -84,9 +86,14 @@ export class IrcConnection {
     this.client.connection.on("message", (message: IrcMessage) => this.onMessage(message));
     this.client.on("socket connected", () => this.onSocketOpen());
     this.client.on("socket close", (error?: unknown) => this.onSocketClose(error));
-    this.client.on("sasl failed", () =>
-      this.options.log.warn({ server: options.server }, "SASL authentication failed"),
-    );
+    // irc-framework goes on registering without the account; the user must know they are not
+    // logged in (the 904 arrives before 001, so no line handler would show it).
+    this.client.on("sasl failed", (event: { reason: string; message?: string }) => {
+      this.options.log.warn({ server: options.server, reason: event.reason }, "SASL authentication failed");
+      this.options.events.notice(
+        `SASL login to ${options.server} failed (${event.message ?? event.reason}); continuing without logging in.`,
+      );
+    });
   }
 
   /** The nick the server knows us by (the asked-for one until 001). */

@@ -42,6 +42,13 @@ export const ircAdapter: AdapterFactory<IrcSettings> = {
   configSchema: ircSettingsSchema,
   create(context): Adapter {
     const settings = context.settings;
+    for (const [name, server] of Object.entries(settings.servers)) {
+      if (server.tls && !server.tlsVerify && server.tlsFingerprint === undefined)
+        context.log.warn(
+          { server: name },
+          "TLS certificate verification is off for this server (tlsVerify: false)",
+        );
+    }
     const shared: GatewayShared = {
       settings,
       gate: new ConnectGate(settings.connections.minIntervalMs),

@@ -118,6 +118,7 @@ export class ServerLink {
         line: (message) => this.onLine(message),
         registered: (nick) => this.onRegistered(nick),
         state: (state, reason) => this.onState(state, reason),
+        notice: (text) => this.emit({ type: "notice", text }),
         lost: (reason, unsent) => this.onLost(reason, unsent),
       },
     });

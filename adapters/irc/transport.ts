@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from "node:events";
 import { connect as netConnect, type Socket } from "node:net";
-import { type PeerCertificate, connect as tlsConnect } from "node:tls";
+import { connect as tlsConnect } from "node:tls";
 import type { IrcTransport, TransportOptions } from "irc-framework";
 import { decodeIrcBytes } from "./protocol/decode.ts";
 
@@ -66,21 +66,27 @@ export class PosternTransport extends EventEmitter implements IrcTransport {
     let socket: Socket;
     if (tls) {
       const pinned = tlsFingerprint ? normaliseFingerprint(tlsFingerprint) : undefined;
-      socket = tlsConnect({
+      const tlsSocket = tlsConnect({
         host,
         port,
         servername: /^[\d.:]+$/.test(host) ? undefined : host,
-        // A pinned certificate is checked below instead of the CA chain.
+        // Node's own chain and name checks; a pinned certificate is checked below instead.
         rejectUnauthorized: tlsVerify && pinned === undefined,
-        checkServerIdentity: (name: string, cert: PeerCertificate) => {
-          if (pinned === undefined) return undefined;
-          const got = normaliseFingerprint(cert.fingerprint256);
-          return got === pinned
-            ? undefined
-            : new Error(`certificate of ${name} does not match the pinned fingerprint`);
-        },
       });
-      socket.once("secureConnect", () => this.opened());
+      // Checked here and not in checkServerIdentity: Node skips that hook when the chain did not
+      // verify, which is exactly the self-signed case a pin is for.
+      tlsSocket.once("secureConnect", () => {
+        const got = normaliseFingerprint(tlsSocket.getPeerCertificate().fingerprint256 ?? "");
+        if (pinned !== undefined && got !== pinned) {
+          this.lastError = new Error(
+            `the certificate of ${host} does not match the pinned fingerprint (it is ${got})`,
+          );
+          tlsSocket.destroy();
+          return;
+        }
+        this.opened();
+      });
+      socket = tlsSocket;
     } else {
       socket = netConnect({ host, port });
       socket.once("connect", () => this.opened());
