@@ -120,7 +120,8 @@ export function parseSubmittedForm(x: Element): SubmittedForm {
   if (type !== "submit") return { ok: false, reason: `form type is ${quote(type ?? "")}, not "submit"` };
 
   const fields = x.getChildren("field");
-  const values: FormValues = {};
+  // No prototype: a field named "__proto__" must be data, not a way to swap the object's prototype.
+  const values: FormValues = Object.create(null);
   const seen = new Set<string>();
   let formType: string | undefined;
 

@@ -337,3 +337,23 @@ describe("renderResultTable", () => {
     expect(x.getChildren("item")).toEqual([]);
   });
 });
+
+describe("hostile field names", () => {
+  it("keeps a field named __proto__ as data, without touching the prototype", () => {
+    const x = renderForm(
+      {
+        fields: [
+          { var: "__proto__", type: "text-single", value: "evil" },
+          { var: "nick", type: "text-single", value: "al" },
+        ],
+      },
+      "submit",
+    );
+    const parsed = parseSubmittedForm(x);
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(Object.getPrototypeOf(parsed.values)).toBeNull();
+    expect(Object.getOwnPropertyDescriptor(parsed.values, "__proto__")?.value).toBe("evil");
+    expect(parsed.values.nick).toBe("al");
+  });
+});
