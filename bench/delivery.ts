@@ -34,6 +34,9 @@ export interface PhaseFigures {
   latenciesMs: number[];
   /** How the phase ended. */
   ending: "complete" | "stalled";
+  /** performance.now() of the first send and of the last arrival, to combine several trackers. */
+  firstSendAt: number;
+  lastArrivalAt: number;
 }
 
 export class DeliveryTracker {
@@ -155,6 +158,8 @@ export class DeliveryTracker {
       deliveriesPerSecond: arrivalSpan > 0 ? this.delivered / arrivalSpan : Number.NaN,
       latenciesMs: this.latencies,
       ending: this.completeCount === this.sentCount ? "complete" : "stalled",
+      firstSendAt: this.firstSendAt,
+      lastArrivalAt: this.lastArrivalAt,
     };
   }
 }

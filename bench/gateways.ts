@@ -76,6 +76,10 @@ export interface PosternOptions {
   cpuProfileDir?: string;
   /** Reuse this config folder (restart on the same Redis state); a new one otherwise. */
   dir?: string;
+  /** The adapter and its settings; the IRC adapter on the bench IRC server when absent. */
+  adapter?: { name: string; settings: Record<string, unknown> };
+  /** Redis key prefix, so separate Postern processes do not share state ("bench:" by default). */
+  keyPrefix?: string;
 }
 
 export interface RunningPosternProcess extends GatewayUnderTest {
@@ -84,7 +88,10 @@ export interface RunningPosternProcess extends GatewayUnderTest {
   dir: string;
 }
 
-/** Starts Postern as a subprocess and resolves once its component is online. */
+/**
+ * Starts Postern as a subprocess (the IRC gateway unless `options.adapter` says otherwise) and
+ * resolves once its component is online.
+ */
 export async function startPosternProcess(
   servers: BenchServers,
   options: PosternOptions,
@@ -95,16 +102,16 @@ export async function startPosternProcess(
   const logFile = join(dir, "postern.log");
   const config = {
     log: { level: "info" },
-    redis: { url: servers.redisUrl, keyPrefix: "bench:" },
+    redis: { url: servers.redisUrl, keyPrefix: options.keyPrefix ?? "bench:" },
     secrets: { encryptionKey: randomBytes(32).toString("hex") },
     gateways: [
       {
         domain: options.domain,
-        adapter: "irc",
+        adapter: options.adapter?.name ?? "irc",
         xmpp: { host: "127.0.0.1", port: servers.componentPort, secret: options.secret },
         users: { allowedDomains: ["localhost"] },
         limits: { registrationsPerHourPerDomain: 1_000_000 },
-        settings: {
+        settings: options.adapter?.settings ?? {
           servers: { [IRC_SERVER]: { host: "127.0.0.1", port: servers.ircPort } },
           ...POSTERN_BENCH_IRC_SETTINGS,
         },

@@ -1,5 +1,6 @@
 /**
- * The bench's servers, from test/support: Prosody (users and both gateways' components), Redis
+ * The bench's servers, from test/support: Prosody (users and the gateways' components: Postern's
+ * IRC and Telegram gateways and Biboumi), Redis
  * (Postern's store) and ngIRCd (flood limits lifted for loopback), plus the bench's XMPP users.
  */
 import { randomBytes } from "node:crypto";
@@ -14,6 +15,7 @@ import type { BenchServers } from "./gateways.ts";
 
 export const POSTERN_DOMAIN = "irc.localhost";
 export const BIBOUMI_DOMAIN = "biboumi.localhost";
+export const TELEGRAM_DOMAIN = "telegram.localhost";
 const PASSWORD = "bench-pw";
 
 export interface Lab {
@@ -21,7 +23,7 @@ export interface Lab {
   redis: RedisServer;
   ircd: IrcServer;
   servers: BenchServers;
-  secrets: { postern: string; biboumi: string };
+  secrets: { postern: string; biboumi: string; telegram: string };
   /** Logged-in bench users u0, u1, …; grows with {@link Lab.users}. */
   users(count: number): Promise<XmppTestClient[]>;
   /** A raw IRC client on the bench server (closed at cleanup). */
@@ -29,12 +31,14 @@ export interface Lab {
 }
 
 export async function startLab(log: (line: string) => void): Promise<Lab> {
-  const secrets = { postern: randomBytes(12).toString("hex"), biboumi: randomBytes(12).toString("hex") };
+  const secret = () => randomBytes(12).toString("hex");
+  const secrets = { postern: secret(), biboumi: secret(), telegram: secret() };
   const [prosody, redis, ircd] = await Promise.all([
     startProsody({
       components: [
         { domain: POSTERN_DOMAIN, secret: secrets.postern },
         { domain: BIBOUMI_DOMAIN, secret: secrets.biboumi },
+        { domain: TELEGRAM_DOMAIN, secret: secrets.telegram },
       ],
       allowRegistration: true,
       logLevel: "warn",

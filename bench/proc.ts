@@ -2,7 +2,7 @@
  * What the kernel says about a gateway process: resident memory and CPU time, read from /proc
  * so that Postern (Node) and Biboumi (C++) are measured the same way.
  */
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 
 /** Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`; 100 on Linux). */
 const CLOCK_TICKS = 100;
@@ -27,4 +27,21 @@ export async function sampleProcess(pid: number): Promise<ProcessSample> {
   // After the name, field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
   const ticks = Number(fields[11]) + Number(fields[12]);
   return { rssKiB: Number(rss), cpuSeconds: ticks / CLOCK_TICKS };
+}
+
+/**
+ * The pid of the first process whose command line contains `needle` (e.g. a server's config
+ * folder), or undefined. For servers started by test/support, which do not expose their pid.
+ */
+export async function findPid(needle: string): Promise<number | undefined> {
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, "utf8")).replaceAll("\0", " ");
+      if (cmdline.includes(needle)) return Number(entry);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return undefined;
 }

@@ -33,6 +33,7 @@ export interface ScaleRunResult {
 
 export interface RestartResult {
   users: number;
+  round: number;
   /** Spawn → component online (disco answered). */
   onlineSeconds: number;
   /** Spawn → every puppet's JOIN seen on IRC. */
@@ -130,6 +131,7 @@ export async function scaleRun(
       if (outcome instanceof Error) process.stderr.write(`bench: ${outcome.message.split("\n")[0]}\n`);
       restartResult = {
         users: members.length,
+        round,
         onlineSeconds: (restarted.onlineAt - restarted.startedAt) / 1000,
         allBackSeconds: (allBackAt - restarted.startedAt) / 1000,
         rejoined: back.size,

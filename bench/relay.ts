@@ -16,6 +16,7 @@ import { type XmppTestClient, xml } from "../test/support/xmpp-client.ts";
 import { inBatches } from "./accounts.ts";
 import { DeliveryTracker, type PhaseFigures, seqOf, tapIrc, tapXmpp } from "./delivery.ts";
 import type { GatewayName, GatewayUnderTest } from "./gateways.ts";
+import { sampleProcess } from "./proc.ts";
 import { forgetReceived, joinRoom, leaveAll } from "./rooms.ts";
 
 export type Direction = "irc-to-muc" | "muc-to-irc";
@@ -27,6 +28,8 @@ export interface RelayOptions {
   pacedRate: number;
   /** A phase ends when nothing arrived for this long; what is missing is lost. */
   stallMs: number;
+  /** Prosody's pid: its CPU time is sampled too, since every delivery passes through it. */
+  prosodyPid?: number;
 }
 
 export interface RelayRunResult {
@@ -38,6 +41,8 @@ export interface RelayRunResult {
   paced: PhaseFigures;
   /** XMPP errors the sender got back (MUC → IRC). */
   errors: number;
+  /** CPU seconds used during the throughput phase by the gateway and by Prosody (/proc). */
+  cpu: { gatewaySeconds: number; prosodySeconds: number };
 }
 
 let runCounter = 0;
@@ -129,9 +134,19 @@ export async function relayRun(
   };
 
   try {
+    const cpuNow = async () => ({
+      gateway: (await sampleProcess(gateway.pid())).cpuSeconds,
+      prosody: options.prosodyPid ? (await sampleProcess(options.prosodyPid)).cpuSeconds : Number.NaN,
+    });
+    const before = await cpuNow();
     const throughput = await phase("t", options.messages);
+    const after = await cpuNow();
     const paced = await phase("p", options.pacedMessages, options.pacedRate);
-    return { gateway: gateway.name, direction, users: users.length, round, throughput, paced, errors };
+    const cpu = {
+      gatewaySeconds: after.gateway - before.gateway,
+      prosodySeconds: after.prosody - before.prosody,
+    };
+    return { gateway: gateway.name, direction, users: users.length, round, throughput, paced, errors, cpu };
   } finally {
     const unconfirmed = await leaveAll(members, 20_000);
     if (unconfirmed > 0)

@@ -6,6 +6,7 @@
 import type { RestartResult, ScaleRunResult } from "./puppets.ts";
 import type { Direction, RelayRunResult } from "./relay.ts";
 import { median, quantile, summarize } from "./stats.ts";
+import type { TelegramRunResult } from "./telegram.ts";
 
 export interface BenchResults {
   startedAt: Date;
@@ -15,7 +16,7 @@ export interface BenchResults {
   relay: RelayRunResult[];
   scale: ScaleRunResult[];
   restart: RestartResult[];
-  telegram: string;
+  telegram: TelegramRunResult[];
   notes: string[];
 }
 
@@ -36,6 +37,11 @@ interface RelayAggregate {
   orderViolations: number;
   errors: number;
   pacedLatencies: number[];
+  /** Throughput of each round, in round order (the spread on a noisy machine). */
+  roundRates: number[];
+  /** CPU ms per message relayed in the throughput phase: the gateway's, and Prosody's. */
+  gatewayCpuMsPerMessage: number;
+  prosodyCpuMsPerMessage: number;
 }
 
 function aggregate(runs: RelayRunResult[]): RelayAggregate | undefined {
@@ -52,6 +58,13 @@ function aggregate(runs: RelayRunResult[]): RelayAggregate | undefined {
     orderViolations: sum(runs.map((r) => r.throughput.orderViolations + r.paced.orderViolations)),
     errors: sum(runs.map((r) => r.errors)),
     pacedLatencies,
+    roundRates: [...runs].sort((a, b) => a.round - b.round).map((r) => r.throughput.messagesPerSecond),
+    gatewayCpuMsPerMessage: median(
+      runs.map((r) => ((r.cpu?.gatewaySeconds ?? Number.NaN) * 1000) / r.throughput.sent),
+    ),
+    prosodyCpuMsPerMessage: median(
+      runs.map((r) => ((r.cpu?.prosodySeconds ?? Number.NaN) * 1000) / r.throughput.sent),
+    ),
   };
 }
 
@@ -69,7 +82,17 @@ function ratio(p: number | undefined, b: number | undefined): string {
   return `${(p / b).toFixed(2)}×`;
 }
 
-type Row = [label: string, postern: number | undefined, biboumi: number | undefined, digits?: number];
+/** A table row: numbers (formatted, with their ratio) or texts as they are (no ratio). */
+type Row = [
+  label: string,
+  postern: number | string | undefined,
+  biboumi: number | string | undefined,
+  digits?: number,
+];
+
+function cell(value: number | string | undefined, digits?: number): string {
+  return typeof value === "string" ? value : fmt(value, digits);
+}
 
 function table(rows: Row[], withRatio = true): string {
   const head = withRatio
@@ -77,17 +100,26 @@ function table(rows: Row[], withRatio = true): string {
     : "| | Postern |\n|---|---:|";
   const lines = rows.map(([label, p, b, digits]) =>
     withRatio
-      ? `| ${label} | ${fmt(p, digits)} | ${fmt(b, digits)} | ${ratio(p, b)} |`
-      : `| ${label} | ${fmt(p, digits)} |`,
+      ? `| ${label} | ${cell(p, digits)} | ${cell(b, digits)} | ${typeof p === "number" && typeof b === "number" ? ratio(p, b) : "—"} |`
+      : `| ${label} | ${cell(p, digits)} |`,
   );
   return `${head}\n${lines.join("\n")}`;
+}
+
+/** "612 (580–650)": the median of rounds and their range, or the value alone for one round. */
+function spread(values: number[], digits = 0): string | undefined {
+  const finite = values.filter((v) => Number.isFinite(v));
+  if (finite.length === 0) return undefined;
+  if (finite.length === 1) return fmt(finite[0], digits);
+  return `${fmt(median(finite), digits)} (${fmt(Math.min(...finite), digits)}–${fmt(Math.max(...finite), digits)})`;
 }
 
 function relayCases(results: BenchResults): Array<{ direction: Direction; users: number }> {
   const seen = new Map<string, { direction: Direction; users: number }>();
   for (const r of results.relay)
     seen.set(`${r.direction} ${r.users}`, { direction: r.direction, users: r.users });
-  return [...seen.values()].sort((a, b) => a.direction.localeCompare(b.direction) * -1 || a.users - b.users);
+  const order = (d: Direction) => DIRECTIONS.findIndex((x) => x.direction === d);
+  return [...seen.values()].sort((a, b) => order(a.direction) - order(b.direction) || a.users - b.users);
 }
 
 function relayPair(results: BenchResults, direction: Direction, users: number) {
@@ -113,6 +145,10 @@ function scalePair(results: BenchResults, users: number) {
     ["CPU while joining (s)", pick(p, (r) => r.cpuSeconds), pick(b, (r) => r.cpuSeconds), 2],
   ];
   return { rows, postern: p, biboumi: b };
+}
+
+function spreadOrDash(a: RelayAggregate | undefined): string {
+  return (a && spread(a.roundRates)) ?? "—";
 }
 
 /** The Markdown report. */
@@ -143,6 +179,19 @@ export function markdownReport(results: BenchResults): string {
           ["duplicates", p?.duplicates, b?.duplicates, 0],
           ["order violations", p?.orderViolations, b?.orderViolations, 0],
           ["errors returned to the sender", p?.errors, b?.errors, 0],
+          ["throughput per round, median (min–max)", spreadOrDash(p), spreadOrDash(b)],
+          [
+            "gateway CPU per message, throughput phase (ms)",
+            p?.gatewayCpuMsPerMessage,
+            b?.gatewayCpuMsPerMessage,
+            2,
+          ],
+          [
+            "Prosody CPU per message, throughput phase (ms)",
+            p?.prosodyCpuMsPerMessage,
+            b?.prosodyCpuMsPerMessage,
+            2,
+          ],
           ["rounds", p?.rounds, b?.rounds, 0],
         ]),
         "",
@@ -160,14 +209,30 @@ export function markdownReport(results: BenchResults): string {
 
   out.push("## 4. Restart recovery (Postern only)", "");
   if (results.restart.length === 0) out.push("Not run.", "");
-  for (const r of results.restart) {
+  else {
+    const rs = results.restart;
     out.push(
       table(
         [
-          ["registered users with rooms in Redis", r.users, undefined, 0],
-          ["spawn → component online (s)", r.onlineSeconds, undefined, 2],
-          ["spawn → all puppets back in their channels (s)", r.allBackSeconds, undefined, 2],
-          ["puppets back", r.rejoined, undefined, 0],
+          ["registered users with rooms in Redis", median(rs.map((r) => r.users)), undefined, 0],
+          ["rounds", rs.length, undefined, 0],
+          [
+            "spawn → component online (s), median (min–max)",
+            spread(
+              rs.map((r) => r.onlineSeconds),
+              2,
+            ),
+            undefined,
+          ],
+          [
+            "spawn → all puppets back in their channels (s), median (min–max)",
+            spread(
+              rs.map((r) => r.allBackSeconds),
+              2,
+            ),
+            undefined,
+          ],
+          ["puppets back, per round", rs.map((r) => `${r.rejoined}/${r.users}`).join(", "), undefined],
         ],
         false,
       ),
@@ -179,8 +244,10 @@ export function markdownReport(results: BenchResults): string {
     "",
   );
 
-  out.push("## 5. Telegram", "", results.telegram, "");
-  out.push("## Targets (issue 5)", "", ...targetLines(results).map((t) => `- ${t}`), "");
+  out.push("## 5. Telegram → XMPP (Postern only)", "", ...telegramSection(results.telegram), "");
+  const targets = targetLines(results);
+  if (targets.length === 0) targets.push("none of the targets concerns the scenarios of this run");
+  out.push("## Targets (issue 5)", "", ...targets.map((t) => `- ${t}`), "");
   if (results.notes.length > 0) out.push("## Notes", "", ...results.notes.map((n) => `- ${n}`), "");
   return out.join("\n");
 }
@@ -207,62 +274,124 @@ function targetLines(results: BenchResults): string[] {
       lines.push(`1000 puppets joined in < 30 s — ${mark(joined < 30)} (${fmt(joined, 2)} s)`);
     else lines.push(`1000 puppets joined in < 30 s — n/a (largest run: ${largest})`);
   }
-  const restart = results.restart.find((r) => r.users >= 1000) ?? results.restart[0];
-  if (restart) {
+  if (results.restart.length > 0) {
+    const users = Math.max(...results.restart.map((r) => r.users));
+    const back = median(results.restart.filter((r) => r.users === users).map((r) => r.allBackSeconds));
     lines.push(
-      `restart recovery of ${restart.users} users < 10 s${restart.users < 1000 ? " (target is for 1000)" : ""} — ${mark(restart.allBackSeconds < 10)} (${fmt(restart.allBackSeconds, 2)} s)`,
+      `restart recovery of ${users} users < 10 s${users < 1000 ? " (target is for 1000)" : ""} — ${mark(back < 10)} (${fmt(back, 2)} s, median of ${results.restart.length} round(s))`,
     );
   }
   return lines;
 }
 
+/** Scenario 5: one table per bot count; Biboumi has no Telegram side, so its column says so. */
+function telegramSection(runs: TelegramRunResult[]): string[] {
+  if (runs.length === 0) return ["Not run."];
+  const out: string[] = [
+    "The fake Bot API (test/fakes/telegram, in the bench process) → Postern's Telegram gateway (a subprocess, `settings.apiRoot` on the fake) → XMPP users. Each XMPP user registered their own bot; one Telegram user per bot writes numbered messages in their private chat with it. Latency = the update's creation in the fake → arrival at the XMPP client (one clock), long poll included. **Biboumi has no Telegram side: there is nothing to compare with**, so its column is empty.",
+    "",
+  ];
+  const counts = [...new Set(runs.map((r) => r.bots))].sort((a, b) => a - b);
+  const na = "n/a (IRC only)";
+  for (const bots of counts) {
+    const rs = runs.filter((r) => r.bots === bots);
+    const paced = summarize(rs.flatMap((r) => r.paced.latenciesMs));
+    const loaded = summarize(rs.flatMap((r) => r.throughput.latenciesMs));
+    const total = (f: (r: TelegramRunResult) => number) => rs.reduce((a, r) => a + f(r), 0);
+    const cpuPerThousand = median(rs.map((r) => (r.cpuSeconds / r.throughput.delivered) * 1000));
+    out.push(
+      `### ${bots} bot${bots === 1 ? "" : "s"} (${bots} XMPP user${bots === 1 ? "" : "s"}, each with their own bot)`,
+      "",
+      table([
+        [
+          "updates/s received (all bots), median (min–max)",
+          spread(rs.map((r) => r.throughput.updatesPerSecond)),
+          na,
+        ],
+        ["latency p50 at a steady rate (ms)", paced.p50, na, 2],
+        ["latency p99 at a steady rate (ms)", paced.p99, na, 2],
+        ["latency max at a steady rate (ms)", paced.max, na, 1],
+        ["latency p50 at full throughput (ms)", loaded.p50, na, 1],
+        ["latency p99 at full throughput (ms)", loaded.p99, na, 1],
+        ["updates sent (throughput + steady phases)", total((r) => r.throughput.sent + r.paced.sent), na, 0],
+        ["lost", total((r) => r.throughput.lost + r.paced.lost), na, 0],
+        ["duplicates", total((r) => r.throughput.duplicates + r.paced.duplicates), na, 0],
+        [
+          "order violations (per chat)",
+          total((r) => r.throughput.orderViolations + r.paced.orderViolations),
+          na,
+          0,
+        ],
+        ["Postern CPU per 1000 updates (s), median", cpuPerThousand, na, 2],
+        [
+          "Postern RSS after the throughput phase (MiB), median",
+          median(rs.map((r) => r.rssKiB / 1024)),
+          na,
+          1,
+        ],
+        ["registration → every bot long-polling (s), median", median(rs.map((r) => r.readySeconds)), na, 2],
+        ["rounds", rs.length, na, 0],
+      ]),
+      "",
+    );
+  }
+  return out;
+}
+
 const COLORS = { Postern: "#1f77b4", Biboumi: "#e6550d" } as const;
 
-/** An SVG with one panel per relay case: the CDF of steady-rate latencies, log-scaled time axis. */
+type Series = { name: keyof typeof COLORS; values: number[] };
+
+/**
+ * An SVG with one panel per relay case and per Telegram bot count: the CDF of steady-rate
+ * latencies, log-scaled time axis.
+ */
 export function latencySvg(results: BenchResults): string {
-  const cases = relayCases(results);
+  const panels: Array<{ title: string; series: Series[] }> = relayCases(results).map((c) => {
+    const { postern, biboumi } = relayPair(results, c.direction, c.users);
+    return {
+      title: `${c.direction === "irc-to-muc" ? "IRC → MUC" : "MUC → IRC"}, ${c.users} user${c.users === 1 ? "" : "s"}`,
+      series: [
+        { name: "Postern", values: postern?.pacedLatencies ?? [] },
+        { name: "Biboumi", values: biboumi?.pacedLatencies ?? [] },
+      ],
+    };
+  });
+  for (const bots of [...new Set(results.telegram.map((r) => r.bots))].sort((a, b) => a - b)) {
+    const values = results.telegram.filter((r) => r.bots === bots).flatMap((r) => r.paced.latenciesMs);
+    panels.push({
+      title: `Telegram → XMPP, ${bots} bot${bots === 1 ? "" : "s"} (no Biboumi side)`,
+      series: [{ name: "Postern", values }],
+    });
+  }
   const panelW = 420;
   const panelH = 260;
   const cols = 2;
-  const rows = Math.max(1, Math.ceil(cases.length / cols));
+  const rows = Math.max(1, Math.ceil(panels.length / cols));
   const width = panelW * cols;
   const height = panelH * rows + 40;
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">Relay latency at a steady rate: share of deliveries at or under a latency (CDF)</text>`,
+    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">Latency at a steady rate: share of deliveries at or under a latency (CDF)</text>`,
   );
-  cases.forEach((c, index) => {
+  panels.forEach((p, index) => {
     const x0 = (index % cols) * panelW;
     const y0 = 40 + Math.floor(index / cols) * panelH;
-    parts.push(panel(results, c.direction, c.users, x0, y0, panelW, panelH));
+    parts.push(panel(p.title, p.series, x0, y0, panelW, panelH));
   });
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;
 }
 
-function panel(
-  results: BenchResults,
-  direction: Direction,
-  users: number,
-  x0: number,
-  y0: number,
-  w: number,
-  h: number,
-): string {
-  const { postern, biboumi } = relayPair(results, direction, users);
-  const series = [
-    { name: "Postern" as const, values: postern?.pacedLatencies ?? [] },
-    { name: "Biboumi" as const, values: biboumi?.pacedLatencies ?? [] },
-  ];
+function panel(title: string, series: Series[], x0: number, y0: number, w: number, h: number): string {
   const all = series.flatMap((s) => s.values).filter((v) => v > 0);
   const left = x0 + 50;
   const right = x0 + w - 15;
   const top = y0 + 25;
   const bottom = y0 + h - 40;
   const out: string[] = [];
-  const title = `${direction === "irc-to-muc" ? "IRC → MUC" : "MUC → IRC"}, ${users} user${users === 1 ? "" : "s"}`;
   out.push(
     `<text x="${(left + right) / 2}" y="${y0 + 15}" text-anchor="middle" font-weight="bold">${title}</text>`,
   );
