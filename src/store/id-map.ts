@@ -7,7 +7,6 @@
  * Redis Cluster: a lookup never finds one direction without the other.
  */
 import type { Keys } from "./keys.ts";
-import { execAll } from "./multi.ts";
 import type { RedisClient } from "./redis.ts";
 
 /** Default lifetime of a mapping: 30 days. */
@@ -29,27 +28,27 @@ export class IdMap {
     legacyId: string,
     stanzaId: string,
   ): Promise<void> {
-    await execAll(
-      this.redis
-        .multi()
-        .set(
-          this.keys.legacyToStanza(gateway, bareJid, conversation, legacyId),
-          stanzaId,
-          "EX",
-          this.ttlSeconds,
-        )
-        .set(
-          this.keys.stanzaToLegacy(gateway, bareJid, conversation, stanzaId),
-          legacyId,
-          "EX",
-          this.ttlSeconds,
-        ),
-    );
+    // Plain commands (auto-pipelined with other users' writes); both directions are set
+    // together in practice, and each is harmless alone.
+    await Promise.all([
+      this.redis.set(
+        this.keys.legacyToStanza(gateway, bareJid, conversation, legacyId),
+        stanzaId,
+        "EX",
+        this.ttlSeconds,
+      ),
+      this.redis.set(
+        this.keys.stanzaToLegacy(gateway, bareJid, conversation, stanzaId),
+        legacyId,
+        "EX",
+        this.ttlSeconds,
+      ),
+    ]);
   }
 
   /**
    * Like `remember`, for a message known by several XMPP ids (a room message's id and its
-   * archive id): each maps back to `legacyId`, and `legacyId` maps to `primary`. One round trip.
+   * archive id): each maps back to `legacyId`, and `legacyId` maps to `primary`. Pipelined with other writes.
    */
   async rememberAll(
     gateway: string,
@@ -59,23 +58,22 @@ export class IdMap {
     primary: string,
     aliases: readonly string[],
   ): Promise<void> {
-    const tx = this.redis
-      .multi()
-      .set(
+    await Promise.all([
+      this.redis.set(
         this.keys.legacyToStanza(gateway, bareJid, conversation, legacyId),
         primary,
         "EX",
         this.ttlSeconds,
-      );
-    for (const stanzaId of [primary, ...aliases]) {
-      tx.set(
-        this.keys.stanzaToLegacy(gateway, bareJid, conversation, stanzaId),
-        legacyId,
-        "EX",
-        this.ttlSeconds,
-      );
-    }
-    await execAll(tx);
+      ),
+      ...[primary, ...aliases].map((stanzaId) =>
+        this.redis.set(
+          this.keys.stanzaToLegacy(gateway, bareJid, conversation, stanzaId),
+          legacyId,
+          "EX",
+          this.ttlSeconds,
+        ),
+      ),
+    ]);
   }
 
   /** The stanza id sent for a legacy message, or null if unknown or expired. */
