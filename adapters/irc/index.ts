@@ -32,6 +32,8 @@ export function classifyIrcId(settings: IrcSettings, id: LegacyId): Conversation
   const { fixedServer } = settings;
   const address = parseIrcAddress(id, fixedServer === undefined ? {} : { fixedServer });
   if (!address || !serverSettings(settings, address.server)) return null;
+  // A user address must be a nick the server could have (e.g. "0" is not one: JOIN 0 territory).
+  if (address.kind === "user" && !isValidNick(address.nick)) return null;
   return address.kind === "channel" ? "room" : "direct";
 }
 

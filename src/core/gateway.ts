@@ -276,7 +276,7 @@ export class Gateway {
       reason: error.text ?? error.condition,
       errorSent: error.condition,
     });
-    const reply = errorReply(stanza, error);
+    const reply = errorReply(stanza, error, this.ctx.domain);
     if (reply) this.ctx.sendQuietly(reply);
   }
 }

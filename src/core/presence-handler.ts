@@ -6,6 +6,7 @@
 import { xml } from "@xmpp/component-core";
 import { hasCapability } from "../adapter/capabilities.ts";
 import { parseJoinRequest } from "../xmpp/muc.ts";
+import { NS } from "../xmpp/namespaces.ts";
 import { StanzaError } from "../xmpp/stanza-error.ts";
 import type { Envelope } from "./gateway.ts";
 import type { HandlerDeps } from "./handler-deps.ts";
@@ -163,6 +164,10 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
     return;
   }
 
+  // A MUC join sent to an address that is not a room: say so (XEP-0045 clients wait otherwise).
+  if (type === "available" && stanza.getChild("x", NS.muc)) {
+    throw new StanzaError("item-not-found", "this address is not a room");
+  }
   // Presence to a contact: probes are answered with what we know (nothing yet → unavailable).
   if (type === "probe") {
     gw.sendQuietly(xml("presence", { from: stanza.attrs.to, to, type: "unavailable" }));

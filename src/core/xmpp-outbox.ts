@@ -11,6 +11,11 @@ import type { Element } from "@xmpp/component-core";
 import type { Logger } from "pino";
 import type { Outbox } from "../store/index.ts";
 import type { ComponentLink } from "../xmpp/connection.ts";
+import { parseJid } from "../xmpp/jid.ts";
+
+/** Characters XML 1.0 does not allow anywhere, escaped or not (and lone surrogates). */
+const XML_ILLEGAL =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** Entries sent per round trip to Redis while draining. */
 const BATCH = 100;
@@ -40,9 +45,11 @@ export class XmppOutbox {
 
   /** Resolves once the stanza was written to the link or stored in the outbox. */
   async send(stanza: Element): Promise<void> {
+    const serialized = this.serialize(stanza);
+    if (serialized === null) return;
     if (this.link.online && !this.backlog) {
       try {
-        await this.link.send(stanza);
+        await this.link.sendRaw(serialized);
         return;
       } catch (err) {
         if (stanza.name === "iq") throw err;
@@ -53,11 +60,26 @@ export class XmppOutbox {
     this.backlog = true;
     this.appending += 1;
     try {
-      await this.outbox.append(stanza.toString());
+      await this.outbox.append(serialized);
     } finally {
       this.appending -= 1;
     }
     if (this.link.online) void this.drain();
+  }
+
+  /**
+   * The stanza as XML the server accepts, or null (logged) when it must not be sent: every
+   * stanza leaves through here, so this is where a bad address built from network data (an empty
+   * nick, an unescapable id) is stopped before a server that validates addresses drops the link
+   * over it, and where characters XML 1.0 forbids (C0 controls from network text) are removed.
+   */
+  private serialize(stanza: Element): string | null {
+    const { from, to } = stanza.attrs;
+    if (!from || !to || !parseJid(from) || !parseJid(to)) {
+      this.log.error({ name: stanza.name, from, to }, "refused to send a stanza with an invalid address");
+      return null;
+    }
+    return stanza.toString().replace(XML_ILLEGAL, "");
   }
 
   /** Sends everything waiting, oldest first; stops (to resume later) if the link drops. */

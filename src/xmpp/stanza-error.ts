@@ -3,6 +3,7 @@
  * swaps `from`/`to`, keeps the original `id`, and is never sent in answer to an error.
  */
 import { type Element, xml } from "@xmpp/component-core";
+import { parseJid } from "./jid.ts";
 import { NS } from "./namespaces.ts";
 
 export type ErrorType = "auth" | "cancel" | "continue" | "modify" | "wait";
@@ -64,10 +65,13 @@ export function errorElement(error: StanzaError): Element {
  * The error reply to `stanza`, or null when none may be sent (the stanza is itself an error, or
  * has no sender to answer).
  */
-export function errorReply(stanza: Element, error: StanzaError): Element | null {
+export function errorReply(stanza: Element, error: StanzaError, fallbackFrom?: string): Element | null {
   const { from, to, id, type } = stanza.attrs;
   if (type === "error" || !from) return null;
+  // Answer from the address the stanza was sent to, unless that address is itself what is wrong
+  // (a server validating `from` would drop our link for it): then from `fallbackFrom`.
+  const replyFrom = to && parseJid(to) ? to : (fallbackFrom ?? to);
   // RFC 6120 §8.3.1: the error stanza SHOULD include the original payload only when useful; we
   // leave it out, so that a large hostile payload is not echoed back.
-  return xml(stanza.name, { from: to, to: from, id, type: "error" }, errorElement(error));
+  return xml(stanza.name, { from: replyFrom, to: from, id, type: "error" }, errorElement(error));
 }
