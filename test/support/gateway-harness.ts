@@ -32,11 +32,20 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { maxStanzaBytes?: number; http?: boolean; portalRooms?: string[] } = {},
+  opts: {
+    maxStanzaBytes?: number;
+    http?: boolean;
+    portalRooms?: string[];
+    /** Where Postern logs (silent unless POSTERN_TEST_LOG names a level). */
+    log?: pino.Logger;
+    /** The component secret and a Redis password, for tests that look for them. */
+    componentSecret?: string;
+    redisPassword?: string;
+  } = {},
 ): Promise<Harness> {
-  const secret = randomBytes(12).toString("hex");
+  const secret = opts.componentSecret ?? randomBytes(12).toString("hex");
   const [redis, prosody] = await Promise.all([
-    startRedis(),
+    startRedis({ password: opts.redisPassword }),
     startProsody({
       components: [{ domain: GATEWAY, secret }],
       users: USERS.map((u) => ({ username: u, password: PASSWORD })),
@@ -50,7 +59,7 @@ export async function startHarness(
   const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
   const yaml = `
 log: { level: warn }
-redis: { url: "${redis.url}", keyPrefix: "test:" }
+redis: { url: "${redis.url}", keyPrefix: "test:"${opts.redisPassword ? `, password: "${opts.redisPassword}"` : ""} }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
 ${httpSection}
 gateways:
@@ -62,7 +71,7 @@ gateways:
     settings: {}
 `;
   const config = parseConfigText(yaml, "harness.yaml", { adapterSchemas: { test: factory.configSchema } });
-  const log = pino({ level: process.env.POSTERN_TEST_LOG ?? "silent" });
+  const log = opts.log ?? pino({ level: process.env.POSTERN_TEST_LOG ?? "silent" });
   const start = () => startPostern(config, { test: factory }, { log, waitOnlineMs: 15_000 });
   const clients: XmppTestClient[] = [];
   const harness: Harness = {
