@@ -194,7 +194,7 @@ const xmppSchema = z.strictObject(
     /** Ping the XMPP server after this long without hearing from it (half-open links). */
     keepaliveMs: positiveInteger().default(30_000),
     /** Drop the link and reconnect after this long without a byte from the server. */
-    deadAfterMs: positiveInteger().default(90_000),
+    deadAfterMs: positiveInteger().default(85_000),
   },
   { error: "expected a mapping with host, port and secret" },
 );

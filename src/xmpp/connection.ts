@@ -167,7 +167,8 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
             .catch(() => undefined);
         }
       },
-      Math.max(100, Math.floor(keepalive.idleMs / 2)),
+      // Checked often enough that a dead link is found within a few seconds of deadMs.
+      Math.max(100, Math.min(5_000, Math.floor(keepalive.idleMs / 2))),
     );
     this.keepaliveTimer.unref?.();
   }

@@ -102,7 +102,7 @@ describe("a valid configuration", () => {
             port: 5347,
             secret: "irc-secret",
             keepaliveMs: 30000,
-            deadAfterMs: 90000,
+            deadAfterMs: 85000,
           },
           users: { allowedDomains: ["localhost", "example.org"], admins: ["admin@localhost"] },
           limits: {
@@ -121,7 +121,7 @@ describe("a valid configuration", () => {
             port: 5347,
             secret: "telegram-secret",
             keepaliveMs: 30000,
-            deadAfterMs: 90000,
+            deadAfterMs: 85000,
           },
           users: { allowedDomains: ["localhost"], admins: [] },
           limits: {
@@ -149,7 +149,7 @@ describe("a valid configuration", () => {
         port: 5347,
         secret: "component-secret",
         keepaliveMs: 30000,
-        deadAfterMs: 90000,
+        deadAfterMs: 85000,
       },
       users: { allowedDomains: ["localhost"], admins: [] },
       limits: {
