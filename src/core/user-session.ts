@@ -8,7 +8,6 @@ import { z } from "zod";
 import type { LegacyId, Occupant } from "../adapter/conversation.ts";
 import type { MessageEvent, RoomMemberEvent, SessionEvent, SessionStateName } from "../adapter/events.ts";
 import type { JoinedRoom, Session } from "../adapter/session.ts";
-import { plain } from "../adapter/text.ts";
 import { delayElement } from "../xmpp/basic-iq.ts";
 import { MucStatus, occupantPresence, subjectMessage } from "../xmpp/muc.ts";
 import { NS } from "../xmpp/namespaces.ts";
@@ -489,7 +488,7 @@ export class UserSession {
         chatMessage({
           from: addressing.contactJid(conv.id),
           to: this.user,
-          type: event.kind === "notice" ? "chat" : "chat",
+          type: "chat",
           id,
           body: withFiles,
           timestamp: event.timestamp,
@@ -730,5 +729,3 @@ function conversationKey(event: SessionEvent): string {
       return `${event.conversation.kind}:${event.conversation.id}`;
   }
 }
-
-export { plain };
