@@ -7,6 +7,7 @@ import type { Adapter } from "../adapter/adapter.ts";
 import type { ConversationRef, LegacyId } from "../adapter/conversation.ts";
 import { escapeLocal, type Jid, unescapeLocal } from "../xmpp/jid.ts";
 import { StanzaError } from "../xmpp/stanza-error.ts";
+import { displayName } from "./display-name.ts";
 
 export type Target =
   | { kind: "gateway" }
@@ -38,11 +39,17 @@ export class Addressing {
     return `${escapeLocal(room)}@${this.domain}`;
   }
 
+  /** The occupant's JID; the nick is shown without invisible characters (see display-name.ts). */
   occupantJid(room: LegacyId, nick: string): string {
-    return `${this.roomJid(room)}/${nick}`;
+    return occupantOf(this.roomJid(room), nick);
   }
 
   contactJid(contact: LegacyId): string {
     return `${escapeLocal(contact)}@${this.domain}`;
   }
+}
+
+/** `room@gw/nick` for a room JID already built, with the nick as it may be shown. */
+export function occupantOf(roomJid: string, nick: string): string {
+  return `${roomJid}/${displayName(nick)}`;
 }

@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { KeyValueState } from "../adapter/context.ts";
 import type { ContactInfoEvent } from "../adapter/events.ts";
 import { avatarHash } from "../xmpp/vcard.ts";
+import { displayName } from "./display-name.ts";
 
 /** Avatars larger than this are not kept (a vCard travels in one stanza). */
 const MAX_AVATAR_BYTES = 96 * 1024;
@@ -38,7 +39,7 @@ export class ContactBook {
   ): Promise<{ record: ContactRecord; isNew: boolean; changed: boolean }> {
     const previous = await this.get(event.contact);
     const record: ContactRecord = { ...(previous ?? {}) };
-    if (event.name !== undefined) record.name = event.name;
+    if (event.name !== undefined) record.name = displayName(event.name);
     if (event.avatar === null) {
       delete record.avatarHash;
       delete record.avatarType;

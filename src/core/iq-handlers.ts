@@ -17,7 +17,7 @@ import { NS } from "../xmpp/namespaces.ts";
 import { parseRegistrationRequest, registrationQuery } from "../xmpp/register.ts";
 import { StanzaError } from "../xmpp/stanza-error.ts";
 import { vcardResult } from "../xmpp/vcard.ts";
-import type { Target } from "./addressing.ts";
+import { occupantOf, type Target } from "./addressing.ts";
 import { registrationForm } from "./commands.ts";
 import { ContactBook } from "./contacts.ts";
 import type { Envelope } from "./gateway.ts";
@@ -338,7 +338,9 @@ async function mamQuerySet(
     throw err;
   }
   const to = env.stanza.attrs.from ?? env.user;
-  const items = query.with ? page.items.filter((i) => `${roomJid}/${i.from}` === query.with) : page.items;
+  const items = query.with
+    ? page.items.filter((i) => occupantOf(roomJid, i.from) === query.with)
+    : page.items;
   for (const item of items) {
     // Bodies are archived as shown (actions already carry their "/me ").
     const body = item.body;
@@ -351,7 +353,7 @@ async function mamQuerySet(
         stamp: new Date(item.timestamp),
         message: xml(
           "message",
-          { type: "groupchat", from: `${roomJid}/${item.from}`, id: item.stanzaId },
+          { type: "groupchat", from: occupantOf(roomJid, item.from), id: item.stanzaId },
           xml("body", {}, body),
         ),
       }),

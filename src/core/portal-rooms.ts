@@ -13,6 +13,8 @@ import { delayElement } from "../xmpp/basic-iq.ts";
 import { MucStatus, occupantPresence, subjectMessage } from "../xmpp/muc.ts";
 import { NS } from "../xmpp/namespaces.ts";
 import { StanzaError } from "../xmpp/stanza-error.ts";
+import { occupantOf } from "./addressing.ts";
+import { hasInvisibleCharacters } from "./display-name.ts";
 import type { GatewayContext } from "./gateway-context.ts";
 import { logOutcome } from "./outcome.ts";
 import type { OutgoingContent } from "./outgoing.ts";
@@ -123,6 +125,13 @@ export class PortalRooms {
     if (snapshot.topic) room.topic = snapshot.topic;
     room.description = snapshot.description;
 
+    if (hasInvisibleCharacters(nick)) {
+      // Others on the network would see this nick as written: no hidden reversals or look-alikes.
+      throw new StanzaError(
+        "not-acceptable",
+        "nicks may not contain invisible or direction-changing characters",
+      );
+    }
     let me = room.byUser(user);
     const requested = nick;
     if (me?.resources.has(resource) && me.nick !== nick) {
@@ -310,7 +319,7 @@ export class PortalRooms {
       case "retraction":
       case "reaction": {
         const target = (await this.stanzaIdOf(roomId, event.target)) ?? event.target;
-        const from = `${roomJid}/${event.from.nick}`;
+        const from = occupantOf(roomJid, event.from.nick);
         await this.fanOut(room, (to) =>
           event.type === "edit"
             ? correctionMessage({
@@ -365,7 +374,7 @@ export class PortalRooms {
         room.topic = { text: event.topic, by: event.by };
         await this.fanOut(room, (to) =>
           subjectMessage(
-            event.by ? `${roomJid}/${event.by}` : roomJid,
+            event.by ? occupantOf(roomJid, event.by) : roomJid,
             to,
             event.topic,
             `subject-${Date.now()}`,
@@ -404,7 +413,7 @@ export class PortalRooms {
   ): Element {
     const roomJid = this.gw.addressing.roomJid(room.id);
     return chatMessage({
-      from: `${roomJid}/${nick}`,
+      from: occupantOf(roomJid, nick),
       to,
       type: "groupchat",
       id: m.id,
@@ -447,7 +456,7 @@ export class PortalRooms {
       await this.gw.send(
         xml(
           "message",
-          { from: `${roomJid}/${entry.from}`, to: resource, type: "groupchat", id: entry.stanzaId },
+          { from: occupantOf(roomJid, entry.from), to: resource, type: "groupchat", id: entry.stanzaId },
           xml("body", {}, entry.body),
           xml("stanza-id", { xmlns: NS.stanzaId, id: entry.archiveId, by: roomJid }),
           delayElement(new Date(entry.timestamp), roomJid),

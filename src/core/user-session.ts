@@ -12,6 +12,7 @@ import { delayElement } from "../xmpp/basic-iq.ts";
 import { MucStatus, occupantPresence, subjectMessage } from "../xmpp/muc.ts";
 import { NS } from "../xmpp/namespaces.ts";
 import { avatarUpdate } from "../xmpp/vcard.ts";
+import { occupantOf } from "./addressing.ts";
 import { ContactBook } from "./contacts.ts";
 import type { GatewayContext } from "./gateway-context.ts";
 import { logOutcome } from "./outcome.ts";
@@ -205,7 +206,7 @@ export class UserSession {
     if (room.nick !== askedNick) statuses.push(MucStatus.nickAssigned);
     await this.gw.send(
       occupantPresence({
-        from: `${roomJid}/${room.nick}`,
+        from: occupantOf(roomJid, room.nick),
         to: resource,
         role: self.role,
         affiliation: self.affiliation,
@@ -275,7 +276,7 @@ export class UserSession {
       await this.gw.send(
         xml(
           "message",
-          { from: `${roomJid}/${entry.from}`, to: resource, type: "groupchat", id: entry.stanzaId },
+          { from: occupantOf(roomJid, entry.from), to: resource, type: "groupchat", id: entry.stanzaId },
           xml("body", {}, entry.body),
           xml("stanza-id", { xmlns: NS.stanzaId, id: entry.archiveId, by: roomJid }),
           delayElement(new Date(entry.timestamp), roomJid),
@@ -527,7 +528,7 @@ export class UserSession {
     for (const resource of room.resources) {
       await this.gw.send(
         chatMessage({
-          from: `${roomJid}/${nick}`,
+          from: occupantOf(roomJid, nick),
           to: resource,
           type: "groupchat",
           id,

@@ -339,3 +339,26 @@ describe("files from the user", () => {
     expect(sent?.message.text.text).toBe("");
   });
 });
+
+describe("names with invisible characters (S11)", () => {
+  it("shows network nicks and contact names without direction overrides or zero-width characters", async () => {
+    const mark = alice.mark();
+    await join(alice);
+    await h.network.say(ALICE, { kind: "room", id: "#den" }, "mal\u202Eyrol", "look at my name");
+    const msg = await alice.waitFor((s) => s.getChildText("body") === "look at my name", "the message", {
+      since: mark,
+    });
+    expect(msg.attrs.from).toBe(`${ROOM}/malyrol`);
+    await h.network.emit(ALICE, {
+      type: "contact.info",
+      contact: "zed",
+      name: "Z\u200Bed\u2066 Admin\u2069",
+    });
+    const sub = await alice.waitFor(
+      (s) => s.attrs.type === "subscribe" && s.attrs.from === `zed@${GATEWAY}`,
+      "zed's subscription",
+      { since: mark },
+    );
+    expect(sub.getChildText("nick", "http://jabber.org/protocol/nick")).toBe("Zed Admin");
+  });
+});

@@ -208,3 +208,24 @@ describe("portal rooms: files, replies and what is not relayed", () => {
     expect(err.getChild("error")?.getChild("feature-not-implemented")).toBeDefined();
   });
 });
+
+describe("portal nicks (S11)", () => {
+  it("refuses a nick with direction-changing characters, which Telegram users would see as written", async () => {
+    const mallory = await h.login("mallory", "bidi");
+    const mark = mallory.mark();
+    await mallory.sendPresence({ to: `${ROOM}/adm\u202Enim` }, [xml("x", { xmlns: NS_MUC })]);
+    const err = await mallory.waitFor(
+      (s) => s.name === "presence" && s.attrs.type === "error",
+      "the refusal",
+      { since: mark },
+    );
+    // Prosody's resourceprep already refuses it (jid-malformed); the gateway would (not-acceptable).
+    expect(
+      err
+        .getChild("error")
+        ?.getChildElements()
+        .map((c) => c.name),
+    ).toEqual(expect.arrayContaining([expect.stringMatching(/^(jid-malformed|not-acceptable)$/)]));
+    expect(h.network.portalOccupants.get("#town")?.some((o) => o.nick.includes("\u202E"))).toBe(false);
+  });
+});
