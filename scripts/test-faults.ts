@@ -1,11 +1,11 @@
 /**
  * `npm run test:faults`: runs the N-tier fault rows of RELIABILITY.md that exist so far, prints
- * each row's figures against its target, and writes docs/reliability.md (dated) with the same
+ * each row's figures against its target, and writes docs/reliability-n-tier.md (dated) with the same
  * table, rows not implemented yet included and marked as such.
  *
  *   npm run test:faults                     every implemented row
  *   npm run test:faults -- --only R8        some rows (comma-separated); prints only
- *   npm run test:faults -- --no-write       print only; leave docs/reliability.md alone
+ *   npm run test:faults -- --no-write       print only; leave docs/reliability-n-tier.md alone
  *
  * Rows run one after another (2-core machine). R3 runs the PR-tier test file with a 60 s outage
  * and reads back the figures it writes; R8 builds its rig here from test/support (Redis, Prosody,
@@ -450,7 +450,9 @@ async function main(): Promise<void> {
 
   console.log(`\n${consoleTable(results)}\n`);
   if (write) {
-    const file = join(ROOT, "docs", "reliability.md");
+    // A file of its own: docs/reliability.md is curated by hand (PR-tier rows, causes, fixes) and
+    // must not be overwritten by a run.
+    const file = join(ROOT, "docs", "reliability-n-tier.md");
     const pr = await runPrTier();
     await writeFile(file, document(results, pr, new Date().toISOString().slice(0, 10), await gitCommit()));
     // The project formats Markdown with Biome; keep the generated file as it would leave it.
