@@ -23,7 +23,7 @@ const PUPPET = /^alice/;
 
 export type Direction = "xmpp→irc" | "irc→xmpp";
 
-/** A message sent this long before a kill counts as in flight at the kill (see lostInFlightAtKill). */
+/** A message sent this close to a kill counts as in flight at the kill (see lostInFlightAtKill). */
 const IN_FLIGHT_WINDOW_MS = 1_000;
 
 interface Sent {
@@ -57,9 +57,10 @@ export interface ConversationFigures {
   /** IRC → XMPP lost while Postern's puppet was not in the channel (nobody could relay it). */
   lostWhilePuppetAway: number;
   /**
-   * XMPP → IRC lost that were sent in the last second before a kill: in flight inside the
-   * killed process or already written by the XMPP server to its socket, which a component
-   * cannot get back (XEP-0114 has no acknowledgements). Counted apart from `lost`.
+   * XMPP → IRC lost that were sent within a second of a kill (before it, or just after while the
+   * XMPP server still thought the component connected): in flight inside the killed process or
+   * written by the XMPP server to its dying socket, which a component cannot get back (XEP-0114
+   * has no acknowledgements). Counted apart from `lost`.
    */
   lostInFlightAtKill: number;
   /** Extra copies beyond the first, as received. */
@@ -231,7 +232,7 @@ gateways:
           if (conv.direction === "irc→xmpp" && puppetAway(conv.channel, s.ircMark)) lostWhilePuppetAway++;
           else if (
             conv.direction === "xmpp→irc" &&
-            killTimes.some((k) => s.at <= k && k - s.at <= IN_FLIGHT_WINDOW_MS)
+            killTimes.some((k) => Math.abs(s.at - k) <= IN_FLIGHT_WINDOW_MS)
           ) {
             lostInFlightAtKill++;
           } else {
