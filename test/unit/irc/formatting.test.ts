@@ -16,7 +16,10 @@ const REVERSE = "\x16";
 type ToggleKind = Exclude<StyleKind, "link">;
 const TOGGLE_KINDS: ToggleKind[] = ["bold", "italic", "underline", "strike", "monospace"];
 
+const LINE_BREAK_CHARS = ["\r", "\n", "\u0085", "\u2028", "\u2029"];
+
 /** The styles covering each code point start of `t`, as comparable strings. */
+
 function coverage(t: StyledText): string[] {
   const result: string[] = [];
   for (let i = 0; i < t.text.length; i++) {
@@ -24,6 +27,11 @@ function coverage(t: StyledText): string[] {
     if (code >= 0xdc00 && code <= 0xdfff && i > 0) {
       const before = t.text.charCodeAt(i - 1);
       if (before >= 0xd800 && before <= 0xdbff) continue;
+    }
+    // IRC styles end with the line: a line break itself carries no style, so none is compared.
+    if (LINE_BREAK_CHARS.includes(t.text.charAt(i))) {
+      result.push("");
+      continue;
     }
     const kinds = TOGGLE_KINDS.filter((kind) =>
       t.spans.some((s) => s.kind === kind && s.start <= i && i < s.end),
