@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     reporters: ["default", "./test/support/summary-reporter.ts"],
+    setupFiles: ["./test/support/fast-check-seed.ts"],
     // Integration tests start real servers; give them room on a 2-core machine.
     testTimeout: 30_000,
     hookTimeout: 60_000,
