@@ -46,6 +46,7 @@ export function styledToEntities(styled: StyledText): T.MessageEntity[] {
   const code: T.MessageEntity[] = [];
   const other: T.MessageEntity[] = [];
   for (const span of styled.spans) {
+    if (!Number.isInteger(span.start) || !Number.isInteger(span.end)) continue;
     const start = alignStart(text, Math.max(0, span.start));
     const end = alignEnd(text, Math.min(text.length, span.end));
     if (end <= start) continue;
@@ -71,17 +72,38 @@ export function styledToEntities(styled: StyledText): T.MessageEntity[] {
       }
     }
   }
-  // Telegram allows nothing inside code or pre, and code spans must not overlap each other.
+  // Telegram allows nothing inside code or pre, and code spans must not overlap each other. A
+  // span around code (`*see `this` now*`) keeps its parts on either side of it.
   const keptCode: T.MessageEntity[] = [];
   for (const c of code.sort((a, b) => a.offset - b.offset)) {
     if (!keptCode.some((k) => overlaps(k, c))) keptCode.push(c);
   }
-  const keptOther = other.filter((o) => !keptCode.some((c) => overlaps(c, o)));
+  const keptOther: T.MessageEntity[] = [];
+  for (const piece of other.flatMap((o) => outside(o, keptCode))) {
+    // Links cannot overlap each other either; the first one given wins.
+    if (piece.type === "text_link" && keptOther.some((k) => k.type === "text_link" && overlaps(k, piece)))
+      continue;
+    keptOther.push(piece);
+  }
   return [...keptCode, ...keptOther].sort((a, b) => a.offset - b.offset || b.length - a.length);
 }
 
 function overlaps(a: T.MessageEntity, b: T.MessageEntity): boolean {
   return a.offset < b.offset + b.length && b.offset < a.offset + a.length;
+}
+
+/** The parts of `e` not covered by `holes` (sorted by offset, not overlapping each other). */
+function outside(e: T.MessageEntity, holes: readonly T.MessageEntity[]): T.MessageEntity[] {
+  const pieces: T.MessageEntity[] = [];
+  const end = e.offset + e.length;
+  let from = e.offset;
+  for (const h of holes) {
+    if (h.offset + h.length <= from || h.offset >= end) continue;
+    if (h.offset > from) pieces.push({ ...e, offset: from, length: h.offset - from });
+    from = Math.max(from, h.offset + h.length);
+  }
+  if (from < end) pieces.push({ ...e, offset: from, length: end - from });
+  return pieces;
 }
 
 /** An http(s) URL with a dotted host, normalised; undefined for anything else (tg:, javascript:, …). */

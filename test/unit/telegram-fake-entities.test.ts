@@ -4,6 +4,7 @@
  * the input; entity offsets are UTF-16 units of the output).
  */
 import { describe, expect, it } from "vitest";
+import { acceptEntities, nestingProblems } from "../fakes/telegram/entities.ts";
 import { ApiError } from "../fakes/telegram/errors.ts";
 import { finishText } from "../fakes/telegram/formatted-text.ts";
 import { parseHtml } from "../fakes/telegram/html.ts";
@@ -152,5 +153,89 @@ describe("stored text", () => {
       ["mention", 7, 8],
       ["url", 20, 21],
     ]);
+  });
+});
+
+describe("explicit entities", () => {
+  // The descriptions are the server's answers to these requests (api.telegram.org); the ones for
+  // a cut surrogate pair follow TDLib's wording.
+  it.each([
+    [
+      "hello",
+      [{ type: "bold", offset: 100, length: 1 }],
+      "entity begins after the end of the text at UTF-16 offset 100",
+    ],
+    [
+      "hello",
+      [{ type: "bold", offset: 0, length: 100 }],
+      "entity beginning at UTF-16 offset 0 ends after the end of the text at UTF-16 offset 100",
+    ],
+    ["hello", [{ type: "bold", offset: -1, length: 1 }], "receive an entity with incorrect offset -1"],
+    [
+      "hello",
+      [{ type: "invalid_type", offset: 0, length: 1 }],
+      "can't parse MessageEntity: Unsupported type specified",
+    ],
+    [
+      "click",
+      [{ type: "text_link", offset: 0, length: 5, url: "not-a-url" }],
+      "entity URL 'not-a-url' is invalid: Wrong HTTP URL",
+    ],
+    [
+      "click",
+      [{ type: "text_link", offset: 0, length: 5, url: "" }],
+      "entity URL '' is invalid: URL host is empty",
+    ],
+    [
+      "x",
+      [{ type: "custom_emoji", offset: 0, length: 1, custom_emoji_id: "9999999999999999999" }],
+      `can't parse MessageEntity: Field "custom_emoji_id" must be a valid Number`,
+    ],
+    [
+      "😀x",
+      [{ type: "bold", offset: 1, length: 2 }],
+      "entity begins in a middle of a UTF-16 symbol at byte offset 4",
+    ],
+    [
+      "x😀",
+      [{ type: "bold", offset: 0, length: 2 }],
+      "entity beginning at UTF-16 offset 0 ends in a middle of a UTF-16 symbol at byte offset 5",
+    ],
+  ])("refuses %j with %j", (text, entities, message) => {
+    expect(failure(() => acceptEntities(text, entities))).toBe(`Bad Request: ${message}`);
+  });
+
+  it("drops empty entities and repairs the nesting rules silently", () => {
+    const kept = acceptEntities("see this now", [
+      { type: "bold", offset: 0, length: 12 },
+      { type: "code", offset: 4, length: 4 },
+      { type: "text_link", offset: 6, length: 4, url: "https://example.com" },
+      { type: "italic", offset: 3, length: 0 },
+    ]);
+    expect(kept.map((e) => [e.type, e.offset, e.length])).toEqual([
+      ["bold", 0, 4],
+      ["code", 4, 4],
+      ["bold", 8, 4],
+    ]);
+    expect(
+      nestingProblems([
+        { type: "bold", offset: 0, length: 12 },
+        { type: "code", offset: 4, length: 4 },
+      ]),
+    ).toHaveLength(1);
+  });
+
+  it("cleans the text as the server does, entities kept in step", () => {
+    expect(
+      finishText({
+        text: "a\tb\r\nc\u202ed \u200e\u200fe",
+        entities: [{ type: "bold", offset: 4, length: 4 }],
+      }),
+    ).toEqual({ text: "a b\ncd \u200c\u200fe", entities: [{ type: "bold", offset: 4, length: 2 }] });
+    // Blanks at the start of a style leave it; a code block keeps them, and so does the text.
+    expect(finishText({ text: " \nx", entities: [{ type: "pre", offset: 0, length: 3 }] }).text).toBe(" \nx");
+    expect(finishText({ text: "a  b", entities: [{ type: "bold", offset: 1, length: 3 }] }).entities).toEqual(
+      [{ type: "bold", offset: 3, length: 1 }],
+    );
   });
 });

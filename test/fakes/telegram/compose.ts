@@ -5,8 +5,9 @@
  */
 import type { ResolvedChat } from "./access.ts";
 import type { MethodContext } from "./context.ts";
+import { acceptEntities } from "./entities.ts";
 import { badRequest } from "./errors.ts";
-import { type FormattedText, finishText, readEntities } from "./formatted-text.ts";
+import { type FormattedText, finishText } from "./formatted-text.ts";
 import { parseHtml } from "./html.ts";
 import { parseLegacyMarkdown, parseMarkdownV2 } from "./markdown.ts";
 import type { TgEntity, TgMessage } from "./types.ts";
@@ -33,7 +34,8 @@ export function readFormatted(ctx: MethodContext, fields: TextFields): Formatted
   const explicit = ctx.params.json(fields.entities, "entities");
   const mode = (ctx.params.str(fields.parseMode) ?? "").trim().toLowerCase();
   let parsed: FormattedText;
-  if (explicit !== undefined) parsed = { text: raw, entities: readEntities(explicit, fields.entities) };
+  if (explicit !== undefined)
+    parsed = { text: raw, entities: acceptEntities(raw, explicit, fields.entities) };
   else if (mode === "") parsed = { text: raw, entities: [] };
   else if (mode === "html") parsed = parseHtml(raw);
   else if (mode === "markdownv2") parsed = parseMarkdownV2(raw);

@@ -2,9 +2,10 @@
  * Formatted text as the Bot API stores it: a string plus MessageEntity spans whose
  * offsets and lengths count UTF-16 code units (https://core.telegram.org/bots/api#messageentity).
  * This module holds what the HTML and MarkdownV2 parsers share and the clean-up the
- * server applies to every text: empty entities dropped, leading and trailing
- * whitespace trimmed, entities sorted, and the spans Telegram detects on its own
- * (mentions, hashtags, bot commands, URLs, e-mail addresses) added.
+ * server applies to every text: control and bidi-override characters removed, empty
+ * entities dropped, leading and trailing blanks trimmed, entities sorted, and the spans
+ * Telegram detects on its own (mentions, hashtags, bot commands, URLs, e-mail addresses)
+ * added. Explicit `entities` parameters are read by entities.ts.
  */
 import { cantParseEntities } from "./errors.ts";
 import type { TgEntity } from "./types.ts";
@@ -52,26 +53,71 @@ export function mentionedUserId(url: string): number | undefined {
   return match?.[1] === undefined ? undefined : Number(match[1]);
 }
 
-const WHITESPACE = /[\s\u0000]/;
+/**
+ * The server's clean-up of every text (TDLib's clean_input_string), entities kept in step:
+ * control characters other than "\n" become spaces (a tab too), "\r" is removed, and so are
+ * U+2028–U+202E (line and paragraph separators, bidi embeddings and overrides) and the combining
+ * marks U+030A, U+0333 and U+033F. In a run of LRM/RLM marks all but the last become ZWNJ.
+ */
+export function cleanText(input: FormattedText): FormattedText {
+  const { text } = input;
+  let out = "";
+  // kept[i]: how many code units of the output come before input position i.
+  const kept = new Array<number>(text.length + 1);
+  for (let i = 0; i < text.length; i++) {
+    kept[i] = out.length;
+    const c = text.charCodeAt(i);
+    if (c === 0x0d || (c >= 0x2028 && c <= 0x202e) || c === 0x030a || c === 0x0333 || c === 0x033f) continue;
+    if (c < 0x20 && c !== 0x0a) out += " ";
+    else if ((c === 0x200e || c === 0x200f) && /[\u200e\u200f]/.test(text[i + 1] ?? "")) out += "\u200c";
+    else out += text[i];
+  }
+  kept[text.length] = out.length;
+  const entities: TgEntity[] = [];
+  for (const e of input.entities) {
+    const from = kept[Math.min(Math.max(e.offset, 0), text.length)]!;
+    const to = kept[Math.min(Math.max(e.offset + e.length, 0), text.length)]!;
+    if (to > from) entities.push({ ...e, offset: from, length: to - from });
+  }
+  return { text: out, entities };
+}
+
+/** Only the space and the newline count as whitespace when the server trims (after cleanText). */
+const isBlank = (c: string | undefined) => c === " " || c === "\n";
+
+/** Entities whose content the server keeps even when it is blank or starts with blanks. */
+const HIDDEN_DATA = new Set(["text_link", "text_mention", "code", "pre"]);
 
 /**
- * Cleans text and entities the way the server does before it stores a message:
- * entities outside the text are clipped, empty ones dropped, leading and trailing
- * whitespace trimmed (entities shifted), then detected entities added and all sorted by
- * offset, longer first.
+ * Cleans text and entities the way the server does before it stores a message: `cleanText`,
+ * then blanks at the start of an entity moved out of it and entities with nothing but blanks
+ * dropped (links and code excepted), trailing blanks trimmed, leading blanks trimmed up to the
+ * first entity, then detected entities added and all sorted by offset, longer first.
  */
 export function finishText(input: FormattedText): FormattedText {
-  let { text } = input;
+  const clean = cleanText(input);
+  const full = clean.text;
+  const shaped: TgEntity[] = [];
+  for (const e of clean.entities) {
+    let from = e.offset;
+    const to = Math.min(e.offset + e.length, full.length);
+    if (!HIDDEN_DATA.has(e.type)) {
+      while (from < to && isBlank(full[from])) from++;
+      if (from === to) continue;
+    }
+    if (to > from) shaped.push({ ...e, offset: from, length: to - from });
+  }
+  let stop = full.length;
+  while (stop > 0 && isBlank(full[stop - 1])) stop--;
+  const firstEntity = Math.min(stop, ...shaped.map((e) => e.offset));
   let start = 0;
-  while (start < text.length && WHITESPACE.test(text[start]!)) start++;
-  let end = text.length;
-  while (end > start && WHITESPACE.test(text[end - 1]!)) end--;
-  text = text.slice(start, end);
+  while (start < firstEntity && isBlank(full[start])) start++;
+  const text = full.slice(start, stop);
   const entities: TgEntity[] = [];
-  for (const entity of input.entities) {
-    const from = Math.max(entity.offset - start, 0);
-    const to = Math.min(entity.offset + entity.length - start, text.length);
-    if (to > from) entities.push({ ...entity, offset: from, length: to - from });
+  for (const e of shaped) {
+    const from = e.offset - start;
+    const to = Math.min(e.offset + e.length, stop) - start;
+    if (to > from) entities.push({ ...e, offset: from, length: to - from });
   }
   entities.push(...detectEntities(text, entities));
   return { text, entities: sortEntities(entities) };
@@ -112,66 +158,4 @@ export function detectEntities(text: string, existing: TgEntity[]): TgEntity[] {
     }
   }
   return found;
-}
-
-const ENTITY_TYPES = new Set([
-  "mention",
-  "hashtag",
-  "cashtag",
-  "bot_command",
-  "url",
-  "email",
-  "phone_number",
-  "bold",
-  "italic",
-  "underline",
-  "strikethrough",
-  "spoiler",
-  "blockquote",
-  "expandable_blockquote",
-  "code",
-  "pre",
-  "text_link",
-  "text_mention",
-  "custom_emoji",
-]);
-
-/**
- * Reads an explicit `entities` / `caption_entities` parameter. Entities of unknown
- * types and entities that need a field they lack are dropped, as the server does;
- * a value that is not a list of entity objects fails the request.
- */
-export function readEntities(value: unknown, field: string): TgEntity[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw cantParseEntities(`${field} must be an Array`);
-  const entities: TgEntity[] = [];
-  for (const item of value) {
-    if (typeof item !== "object" || item === null) throw cantParseEntities("expected an Object");
-    const record = item as Record<string, unknown>;
-    const { type, offset, length } = record;
-    if (typeof type !== "string" || !Number.isInteger(offset) || !Number.isInteger(length)) {
-      throw cantParseEntities("entity must have type, offset and length");
-    }
-    if (!ENTITY_TYPES.has(type) || (offset as number) < 0 || (length as number) <= 0) continue;
-    const entity: TgEntity = { type, offset: offset as number, length: length as number };
-    if (type === "text_link") {
-      const url = typeof record.url === "string" ? normalizeUrl(record.url) : undefined;
-      if (url === undefined) continue;
-      entity.url = url;
-    }
-    if (type === "pre" && typeof record.language === "string" && record.language !== "") {
-      entity.language = record.language;
-    }
-    if (type === "custom_emoji") {
-      if (typeof record.custom_emoji_id !== "string") continue;
-      entity.custom_emoji_id = record.custom_emoji_id;
-    }
-    if (type === "text_mention") {
-      const user = record.user as { id?: unknown } | undefined;
-      if (typeof user?.id !== "number") continue;
-      entity.user = user as TgEntity["user"];
-    }
-    entities.push(entity);
-  }
-  return entities;
 }
