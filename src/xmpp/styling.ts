@@ -280,7 +280,7 @@ export function styledToXmpp(t: StyledText): string {
     const entry = at(s.end);
     entry.close = marker + entry.close;
   }
-  for (const link of linkTargets(text, t.spans)) at(link.at).suffix += ` <${link.url}>`;
+  for (const link of linkTargets(text, t.spans)) at(link.at).suffix += ` <${inertUrl(link.url)}>`;
 
   let out = "";
   let last = 0;
@@ -367,6 +367,16 @@ function nestedSpans(text: string, pieces: Range[]): Range[] {
     accepted.push(s);
   }
   return accepted;
+}
+
+/**
+ * A link target that cannot end or open a styling span around it: `*`, `_`, `~` and `` ` `` are
+ * percent-encoded (the last three mean the same encoded, RFC 3986 §2.3 and §2.2; for `*` every
+ * common server decodes it alike). Without this `*see docs <https://x/a*b> now*` would read as
+ * bold ending inside the URL.
+ */
+function inertUrl(url: string): string {
+  return url.replace(/[*_~`]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /** Where to write each link's target: after its (trimmed) text, when the target differs from it. */

@@ -189,6 +189,21 @@ describe("styledToXmpp (XEP-0393 rendering)", () => {
     expect(xmppToStyled(styledToXmpp(t))).toEqual({ text: t.text, spans: [mono(6, 17)] });
   });
 
+  it("writes a link target inside a span so that it cannot end the span", () => {
+    const styled: StyledText = {
+      text: "see docs now",
+      spans: [
+        { kind: "bold", start: 0, end: 12 },
+        { kind: "link", start: 4, end: 8, url: "https://example.org/a*b_c~d`e" },
+      ],
+    };
+    const body = styledToXmpp(styled);
+    expect(body).toBe("*see docs <https://example.org/a%2Ab%5Fc%7Ed%60e> now*");
+    // Read back, the bold still covers the whole line.
+    const back = xmppToStyled(body);
+    expect(back.spans).toContainEqual({ kind: "bold", start: 0, end: back.text.length });
+  });
+
   it("keeps a link target at the end of a block off the closing fence line", () => {
     const t: StyledText = {
       text: "a\nb",
