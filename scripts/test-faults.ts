@@ -192,6 +192,8 @@ async function main(): Promise<void> {
     }
   }
 
+  for (const r of results.filter((x) => x.status === "error"))
+    console.log(`\n${rowId(r.key)} failed to run:\n${r.notes.join("\n")}`);
   console.log(`\n${consoleTable(results)}\n`);
   if (write) {
     // A file of its own: docs/reliability.md is curated by hand (PR-tier rows, causes, fixes) and

@@ -49,13 +49,13 @@ export async function timeUntil(check: () => boolean, timeoutMs: number): Promis
   return check() ? Date.now() - start : null;
 }
 
-/** Runs one vitest file; resolves with its exit code and the end of its output. */
+/** Runs vitest on some test files; resolves with its exit code and the end of its output. */
 export function runVitest(
-  file: string,
+  files: string | string[],
   env: Record<string, string>,
 ): Promise<{ code: number; tail: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn("npx", ["vitest", "run", file], {
+    const child = spawn("npx", ["vitest", "run", ...(Array.isArray(files) ? files : [files])], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
