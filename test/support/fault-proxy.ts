@@ -15,6 +15,9 @@
  *                          close both sides.
  * - `refuse()`             close new connections at once (with RST); open ones carry on.
  * `reset()` is an action, not a mode: it destroys every open connection with RST, both sides.
+ * `blackholeOpen()` is one too: the connections open now become dead ends (as in `blackhole()`)
+ * while new ones follow the mode, e.g. a half-open old session beside a fresh reconnect.
+ * A `tap` sees every accepted connection and every chunk read, with its time, whatever the mode.
  */
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 
@@ -38,6 +41,11 @@ export type FaultMode =
   | { kind: "closeAfterBytes"; bytes: number }
   | { kind: "refuse" };
 
+/** What `tap` sees: a connection accepted, or a chunk read from one side (before any fault applies). */
+export type FaultTapEvent =
+  | { kind: "connect"; link: number; at: number }
+  | { kind: "data"; link: number; direction: "toTarget" | "toClient"; chunk: Buffer; at: number };
+
 export interface FaultProxy {
   readonly host: "127.0.0.1";
   readonly port: number;
@@ -49,6 +57,7 @@ export interface FaultProxy {
   closeAfterBytes(bytes: number): void;
   refuse(): void;
   reset(): void;
+  blackholeOpen(): void;
   /** Stops listening and destroys every connection. */
   close(): Promise<void>;
 }
@@ -191,15 +200,21 @@ interface ProxyState {
 }
 
 /** Starts a proxy on a free loopback port that forwards to `target`. */
-export async function startFaultProxy(opts: { target: { host: string; port: number } }): Promise<FaultProxy> {
+export async function startFaultProxy(opts: {
+  target: { host: string; port: number };
+  tap?: (event: FaultTapEvent) => void;
+}): Promise<FaultProxy> {
   const state: ProxyState = {
     mode: { kind: "pass" },
     counters: { connections: 0, active: 0, bytesToTarget: 0, bytesToClient: 0, droppedBytes: 0 },
     links: new Set(),
   };
 
+  const tap = opts.tap;
   const server: Server = createServer((client) => {
     state.counters.connections += 1;
+    const id = state.counters.connections;
+    tap?.({ kind: "connect", link: id, at: Date.now() });
     state.counters.active += 1;
     client.once("close", () => {
       state.counters.active -= 1;
@@ -212,7 +227,10 @@ export async function startFaultProxy(opts: { target: { host: string; port: numb
     const link = new Link(state, client);
     state.links.add(link);
     if (state.mode.kind === "closeAfterBytes") link.budget = state.mode.bytes;
-    client.on("data", (chunk: Buffer) => link.toTarget.push(chunk));
+    client.on("data", (chunk: Buffer) => {
+      tap?.({ kind: "data", link: id, direction: "toTarget", chunk, at: Date.now() });
+      link.toTarget.push(chunk);
+    });
     client.on("end", () => link.toTarget.sourceDone("end"));
     client.on("close", () => link.toTarget.sourceDone("destroy"));
     if (state.mode.kind === "blackhole") {
@@ -222,11 +240,14 @@ export async function startFaultProxy(opts: { target: { host: string; port: numb
     const upstream = tcpConnect({ host: opts.target.host, port: opts.target.port });
     link.upstream = upstream;
     upstream.on("error", () => undefined);
-    upstream.on("data", (chunk: Buffer) => link.toClient.push(chunk));
+    upstream.on("data", (chunk: Buffer) => {
+      tap?.({ kind: "data", link: id, direction: "toClient", chunk, at: Date.now() });
+      link.toClient.push(chunk);
+    });
     upstream.on("end", () => link.toClient.sourceDone("end"));
     // The target refused or reset us: the client sees a reset, as it would without the proxy.
     upstream.on("close", (hadError) => {
-      if (hadError && state.mode.kind !== "blackhole") link.resetBoth();
+      if (hadError && state.mode.kind !== "blackhole" && !link.deadEnd) link.resetBoth();
       else link.toClient.sourceDone("destroy");
     });
   });
@@ -261,6 +282,9 @@ export async function startFaultProxy(opts: { target: { host: string; port: numb
     refuse: () => setMode({ kind: "refuse" }),
     reset() {
       for (const link of [...state.links]) link.resetBoth();
+    },
+    blackholeOpen() {
+      for (const link of state.links) link.deadEnd = true;
     },
     async close() {
       for (const link of [...state.links]) link.destroy();

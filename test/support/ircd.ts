@@ -36,6 +36,12 @@ export interface IrcServer {
 export interface IrcServerOptions {
   /** Server name; also what clients see as the source of numerics. */
   serverName?: string;
+  /**
+   * ngIRCd only: PING a client after this many seconds without a line from it (120 by default),
+   * and drop it ("Ping timeout") when no PONG follows within `pongTimeoutS` (20 by default).
+   */
+  pingTimeoutS?: number;
+  pongTimeoutS?: number;
 }
 
 /** Starts ngIRCd 26 with limits lifted for tests (see the config below for each setting's reason). */
@@ -71,8 +77,8 @@ export async function startNgircd(options: IrcServerOptions = {}): Promise<IrcSe
   MaxNickLength = 30
   # No penalty time; together with user mode F for everyone this lifts the ~3 lines/s flood limit.
   MaxPenaltyTime = 0
-  PingTimeout = 120
-  PongTimeout = 20
+  PingTimeout = ${options.pingTimeoutS ?? 120}
+  PongTimeout = ${options.pongTimeoutS ?? 20}
 [Options]
   DNS = no
   Ident = no

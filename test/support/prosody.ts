@@ -38,6 +38,11 @@ export interface ProsodyOptions {
   allowRegistration?: boolean;
   /** Prosody's log level; "info" by default (debug logs every stanza, which slows benchmarks). */
   logLevel?: "debug" | "info" | "warn";
+  /**
+   * What Prosody does when a component connects while a session for its domain is still open:
+   * refuse the new one with `conflict` ("kick_new", Prosody's default) or replace the old one.
+   */
+  componentConflictResolve?: "kick_new" | "kick_old";
 }
 
 /** A running Prosody. */
@@ -174,6 +179,7 @@ authentication = "internal_hashed"
 storage = "internal"
 archive_expires_after = "never"
 allow_registration = ${options.allowRegistration ? "true" : "false"}
+component_conflict_resolve = ${lua(options.componentConflictResolve ?? "kick_new")}
 
 modules_enabled = { ${modules.map(lua).join(", ")} }
 modules_disabled = { "s2s", "s2s_auth_certs" }
