@@ -1,6 +1,7 @@
 /**
  * R8 for the XMPP component link: the TCP fault proxy between Postern and Prosody's component
- * port blackholes the link; how long until Postern notices, and what is lost meanwhile.
+ * port blackholes the link; how long until Postern notices, and what is lost or duplicated
+ * meanwhile.
  */
 import { randomBytes } from "node:crypto";
 import pino from "pino";
@@ -39,6 +40,7 @@ async function runR8Xmpp(): Promise<RowOutcome> {
   const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
   const config = parseConfigText(
     `
+mode: development
 redis: { url: "${redis.url}" }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
 gateways:
@@ -83,7 +85,9 @@ gateways:
     );
     await alice.sendPresence({ to: domain });
     await network.waitForSession("alice@localhost");
-    const received = (text: string) => alice.stanzas.some((s) => s.getChildText("body") === text);
+    const copies = (text: string) => alice.stanzas.filter((s) => s.getChildText("body") === text);
+    const received = (text: string) => copies(text).length > 0;
+    const beforeAt = Date.now();
     await network.say("alice@localhost", { kind: "direct", id: "carol" }, "carol", "before the fault");
     await alice.waitFor((s) => s.getChildText("body") === "before the fault", "a message before the fault");
 
@@ -119,6 +123,15 @@ gateways:
     // Anything still queued for the link gets a last chance to arrive.
     await sleep(5_000);
     const lost = during.filter((text) => !received(text)).length;
+    const sent = ["before the fault", ...during, "after the fault"];
+    const duplicated = sent.filter((text) => copies(text).length > 1);
+    const duplicates = duplicated.reduce((n, text) => n + copies(text).length - 1, 0);
+    // A copy with the id of the first can be dropped by the client (same stanza id); one with a
+    // new id would be a second message to anyone.
+    const newIds = duplicated.reduce(
+      (n, text) => n + new Set(copies(text).map((s) => s.attrs.id)).size - 1,
+      0,
+    );
     return {
       status: "measured",
       figures: [
@@ -141,6 +154,27 @@ gateways:
           pass: lost === 0,
         },
         {
+          name: "network → XMPP messages received twice (of all 7 sent)",
+          value:
+            duplicates === 0
+              ? "0"
+              : `${duplicates} (${duplicated
+                  .map((text) =>
+                    text === "before the fault"
+                      ? `"${text}", written ${start - beforeAt} ms before the blackhole`
+                      : `"${text}"`,
+                  )
+                  .join("; ")})`,
+          target: "— (window: 250 ms + a round trip)",
+          pass: null,
+        },
+        {
+          name: "duplicates carrying a new stanza id",
+          value: String(newIds),
+          target: "0",
+          pass: newIds === 0,
+        },
+        {
           name: "bytes Postern wrote into the dead link",
           value: String(proxy.stats.droppedBytes),
           target: "—",
@@ -150,7 +184,9 @@ gateways:
       notes: [
         "The fault proxy sits between Postern and Prosody's component port and blackholes both directions: no data, no FIN, no RST.",
         "Detection means: the gateway reports its link offline, or opens a new connection to the server.",
-        "Postern pings the server after `xmpp.keepaliveMs` (30 s) of silence and drops the link after `xmpp.deadAfterMs` (85 s) without an answer (src/xmpp/connection.ts); stanzas written into the socket before that count as sent.",
+        "Postern pings the server after `xmpp.keepaliveMs` (30 s) of silence and drops the link after `xmpp.deadAfterMs` (85 s) without an answer (src/xmpp/connection.ts).",
+        "A stanza written to the link stays unconfirmed until the answer to a ping written after it (src/core/xmpp-outbox.ts); the unconfirmed ones are written again, in order, on the next link. A duplicate is a stanza the server read whose confirmation the fault cut off: what was written within a round trip before the fault, or under sustained traffic (pings rationed to 4 a second) within 250 ms plus a round trip.",
+        "The blackhole starts the moment alice has the message before the fault, when the server's answer to the ping confirming it may still be on its way back: that message can then arrive twice, with the same stanza id both times.",
       ],
     };
   } finally {

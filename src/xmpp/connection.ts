@@ -5,10 +5,12 @@
  * DESIGN.md §8): reconnection with truncated exponential backoff and jitter instead of a fixed
  * one-second loop, a cap on the bytes of one stanza, strict UTF-8 decoding that survives a
  * character split across TCP segments, caps on element depth and attribute count, the
- * well-formedness checks ltx skips (duplicate attributes, undeclared namespace prefixes), and a
- * `send` that fails loudly while the link is down.
+ * well-formedness checks ltx skips (duplicate attributes, undeclared namespace prefixes), a
+ * `send` that fails loudly while the link is down, and XEP-0199 pings to the server: the keepalive
+ * that finds a half-open link, and the receipts the outbox uses to know what the server has read.
  * The link is plain TCP: keep it on loopback or a private network.
  */
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { Component, type Element } from "@xmpp/component-core";
 import type { Logger } from "pino";
@@ -24,9 +26,10 @@ export interface ComponentLinkOptions {
   backoff?: { minMs: number; maxMs: number };
   /**
    * Half-open detection: after `idleMs` without a byte from the server, ping `pingTo` (a domain
-   * the server answers for); with nothing received for `deadMs`, drop the link and reconnect.
+   * the server answers for); with nothing received for `deadMs`, or a ping unanswered for `deadMs`,
+   * drop the link and reconnect. `pingTo` is also where {@link ComponentLink.ping} goes.
    */
-  keepalive?: { pingTo: string; idleMs: number; deadMs: number };
+  keepalive: { pingTo: string; idleMs: number; deadMs: number };
   log: Logger;
 }
 
@@ -49,6 +52,11 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
   private isOnline = false;
   private lastInbound = 0;
   private keepaliveTimer: NodeJS.Timeout | null = null;
+  /** Pings written on the current connection and not answered yet, by id, oldest first. */
+  private readonly pings = new Map<string, PendingPing>();
+  private pingCount = 0;
+  /** Makes ping ids unguessable, so nobody else's iq result can pass for the server's answer. */
+  private readonly pingPrefix = randomBytes(6).toString("hex");
 
   constructor(private readonly options: ComponentLinkOptions) {
     super();
@@ -98,6 +106,30 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
     await entity.write(stanza);
   }
 
+  /**
+   * Pings the server (XEP-0199) and resolves when it answers (a result or an error: either proves
+   * it read the ping). The server reads one stream in order, so the answer also proves it read
+   * every stanza written on this connection before the ping. Rejects if the connection goes down
+   * first; never times out by itself, as the keepalive drops a link whose pings go unanswered.
+   */
+  ping(): Promise<void> {
+    const entity = this.entity;
+    if (!entity || !this.isOnline) return Promise.reject(new Error("the XMPP server link is down"));
+    this.pingCount += 1;
+    const id = `ping-${this.pingPrefix}-${this.pingCount}`;
+    const answered = new Promise<void>((resolve, reject) => {
+      this.pings.set(id, { sentAt: Date.now(), resolve, reject });
+    });
+    const { domain, keepalive } = this.options;
+    // A write that fails means the socket is going: its `disconnect` rejects the ping.
+    void entity
+      .write(
+        `<iq type='get' id='${id}' from='${domain}' to='${keepalive.pingTo}'><ping xmlns='urn:xmpp:ping'/></iq>`,
+      )
+      .catch(() => undefined);
+    return answered;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -122,6 +154,7 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
     const entity = this.entity;
     this.entity = null;
     this.isOnline = false;
+    this.failPings();
     if (entity) {
       entity.removeAllListeners();
       entity.on("error", () => undefined);
@@ -133,8 +166,30 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
     if (this.isOnline === online) return;
     this.isOnline = online;
     if (online) this.startKeepalive();
-    else this.stopKeepalive();
+    else {
+      this.stopKeepalive();
+      this.failPings();
+    }
     this.emit(online ? "online" : "offline");
+  }
+
+  /** Rejects every unanswered ping: their connection is gone, so no answer can come. */
+  private failPings(): void {
+    const pending = [...this.pings.values()];
+    this.pings.clear();
+    for (const ping of pending)
+      ping.reject(new Error("the XMPP server link went down before the ping was answered"));
+  }
+
+  /** Settles the ping this stanza answers; false when it answers none of ours. */
+  private settlePing(stanza: Element): boolean {
+    const { type, id, from } = stanza.attrs;
+    if (stanza.name !== "iq" || (type !== "result" && type !== "error") || !id) return false;
+    const ping = this.pings.get(id);
+    if (!ping || from?.toLowerCase() !== this.options.keepalive.pingTo.toLowerCase()) return false;
+    this.pings.delete(id);
+    ping.resolve();
+    return true;
   }
 
   /**
@@ -143,28 +198,26 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
    */
   private startKeepalive(): void {
     const keepalive = this.options.keepalive;
-    if (!keepalive) return;
     this.lastInbound = Date.now();
-    let pings = 0;
     this.keepaliveTimer = setInterval(
       () => {
         const entity = this.entity;
         if (!entity) return;
-        const silentMs = Date.now() - this.lastInbound;
-        if (silentMs >= keepalive.deadMs) {
+        const now = Date.now();
+        const silentMs = now - this.lastInbound;
+        // The oldest unanswered ping also counts: a link that still brings the server's stanzas
+        // but no longer carries ours (half-open one way) never goes silent.
+        const oldestPing = this.pings.values().next().value;
+        const unansweredMs = oldestPing ? now - oldestPing.sentAt : 0;
+        if (silentMs >= keepalive.deadMs || unansweredMs >= keepalive.deadMs) {
           this.options.log.warn(
-            { silentMs },
+            { silentMs, unansweredMs },
             "no answer from the XMPP server: dropping the link to reconnect",
           );
           this.onDown(entity);
         } else if (silentMs >= keepalive.idleMs) {
-          pings += 1;
-          // Any answer (even an error) proves the link; it is then ignored like any unasked result.
-          void entity
-            .write(
-              `<iq type='get' id='keepalive-${pings}' from='${this.options.domain}' to='${keepalive.pingTo}'><ping xmlns='urn:xmpp:ping'/></iq>`,
-            )
-            .catch(() => undefined);
+          // Any answer (even an error) proves the link; a link that never answers is dropped above.
+          this.ping().catch(() => undefined);
         }
       },
       // Checked often enough that a dead link is found within a few seconds of deadMs.
@@ -195,7 +248,9 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
       log.info({ host, port, domain }, "component online");
       this.setOnline(true);
     });
-    entity.on("stanza", (stanza: Element) => this.emit("stanza", stanza));
+    entity.on("stanza", (stanza: Element) => {
+      if (!this.settlePing(stanza)) this.emit("stanza", stanza);
+    });
     entity.on("error", (err: unknown) => {
       log.warn({ err: err instanceof Error ? err.message : String(err) }, "component link error");
     });
@@ -312,6 +367,12 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
       }
     };
   }
+}
+
+interface PendingPing {
+  sentAt: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 type StreamErrorCondition = "policy-violation" | "not-well-formed" | "restricted-xml" | "bad-format";

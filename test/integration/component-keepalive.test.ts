@@ -1,7 +1,8 @@
 /**
  * R8 on the component link, at PR scale: a link that goes silent (a half-open TCP connection,
  * made with the fault proxy's blackhole) is detected by the keepalive, dropped and replaced;
- * a link whose server answers its pings is left alone.
+ * a link whose server answers its pings is left alone; and what was written into the dead link
+ * reaches the user once the new one is up, in order and once.
  */
 import { randomBytes } from "node:crypto";
 import pino from "pino";
@@ -13,24 +14,35 @@ import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.ts";
 import { type ProsodyServer, startProsody } from "../support/prosody.ts";
 import { type RedisServer, startRedis } from "../support/redis.ts";
 import { TestNetwork, testAdapterFactory } from "../support/test-network.ts";
+import { connectXmpp, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const GW = "test.localhost";
 let redis: RedisServer;
 let prosody: ProsodyServer;
 let proxy: FaultProxy;
 let postern: RunningPostern;
+let network: TestNetwork;
+let alice: XmppTestClient;
+/** Everything that went through the proxy, per direction (the tap sees it before any fault). */
+const wire = { toTarget: "", toClient: "" };
 
 beforeAll(async () => {
   const secret = randomBytes(8).toString("hex");
   [redis, prosody] = await Promise.all([
     startRedis(),
-    startProsody({ components: [{ domain: GW, secret }] }),
+    startProsody({ components: [{ domain: GW, secret }], users: [{ username: "alice", password: "pw" }] }),
   ]);
-  proxy = await startFaultProxy({ target: { host: "127.0.0.1", port: prosody.componentPort } });
-  const network = new TestNetwork();
+  proxy = await startFaultProxy({
+    target: { host: "127.0.0.1", port: prosody.componentPort },
+    tap: (event) => {
+      if (event.kind === "data") wire[event.direction] += event.chunk.toString("latin1");
+    },
+  });
+  network = new TestNetwork();
   const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
   const config = parseConfigText(
     `
+mode: development
 redis: { url: "${redis.url}" }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
 gateways:
@@ -48,9 +60,35 @@ gateways:
     { test: factory },
     { log: pino({ level: "silent" }), waitOnlineMs: 15_000 },
   );
+  alice = await connectXmpp({
+    port: prosody.c2sPort,
+    domain: "localhost",
+    username: "alice",
+    password: "pw",
+  });
+  await alice.sendPresence();
+  await alice.iq(
+    xml(
+      "iq",
+      { type: "set", to: GW },
+      xml(
+        "query",
+        { xmlns: "jabber:iq:register" },
+        xml(
+          "x",
+          { xmlns: "jabber:x:data", type: "submit" },
+          xml("field", { var: "nick" }, xml("value", {}, "alice")),
+          xml("field", { var: "password" }, xml("value", {}, "pw")),
+        ),
+      ),
+    ),
+  );
+  await alice.sendPresence({ to: GW });
+  await network.waitForSession("alice@localhost");
 }, 60_000);
 
 afterAll(async () => {
+  await alice?.stop();
   await postern?.stop();
   await proxy?.close();
   await Promise.all([prosody?.stop(), redis?.stop()]);
@@ -62,6 +100,19 @@ async function until(check: () => boolean, what: string, timeoutMs = 20_000): Pr
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Whether Postern pinged the server after writing `text` and the server answered: from then on
+ * Postern knows the server has `text`, so a later fault cannot make it send `text` again.
+ */
+function confirmedByServer(text: string): boolean {
+  const at = wire.toTarget.lastIndexOf(text);
+  if (at === -1) return false;
+  const pings = wire.toTarget
+    .slice(at)
+    .matchAll(/<iq\b[^>]*\bid=["']([^"']+)["'][^>]*>\s*<ping xmlns=["']urn:xmpp:ping["']/g);
+  return [...pings].some(([, id]) => new RegExp(`<iq\\b[^>]*\\bid=["']${id}["']`).test(wire.toClient));
 }
 
 describe("component keepalive", () => {
@@ -79,5 +130,44 @@ describe("component keepalive", () => {
     await until(() => !gateway.online, "the dead link to be noticed");
     proxy.pass();
     await until(() => gateway.online && proxy.stats.connections > opened, "a new link");
+  });
+
+  it("delivers what the network said into the dead link once the new link is up, in order and once", async () => {
+    const gateway = postern.gateways[0]!;
+    await until(() => gateway.online, "the link");
+    const carol = { kind: "direct", id: "carol" } as const;
+    const isChat = (s: { name: string; getChildText(name: string): string | null }) =>
+      s.name === "message" && s.getChildText("body") !== null;
+    // A message through the healthy link first: the link carries traffic, and it is confirmed.
+    await network.say("alice@localhost", carol, "carol", "before the fault", "n-before");
+    await alice.waitFor((s) => s.getChildText("body") === "before the fault", "the message before the fault");
+    // Otherwise it could be the one stanza the server read but never confirmed, sent again.
+    await until(
+      () => confirmedByServer("before the fault"),
+      "the server to confirm the message before the fault",
+    );
+    const since = alice.mark();
+    const opened = proxy.stats.connections;
+    proxy.blackhole();
+    const during = Array.from({ length: 5 }, (_, i) => `while the link was dead ${i}`);
+    for (const [i, text] of during.entries()) {
+      await network.say("alice@localhost", carol, "carol", text, `n-dead-${i}`);
+    }
+    await until(() => !gateway.online, "the dead link to be noticed");
+    proxy.pass();
+    await until(() => gateway.online && proxy.stats.connections > opened, "a new link");
+    // A last message after the fault: once it is in, everything before it has arrived too.
+    await network.say("alice@localhost", carol, "carol", "after the fault", "n-after");
+    await alice.waitFor((s) => s.getChildText("body") === "after the fault", "the message after the fault", {
+      since,
+    });
+    const received = alice.stanzas
+      .slice(since)
+      .filter(isChat)
+      .map((s) => ({ id: s.attrs.id, body: s.getChildText("body") }));
+    expect(received.map((m) => m.body)).toEqual([...during, "after the fault"]);
+    const ids = received.map((m) => m.id);
+    expect(ids.every((id) => typeof id === "string" && id.length > 0)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
