@@ -8,8 +8,9 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { adapterRegistry } from "./adapters.ts";
-import { formatCheck, runDoctorChecks } from "./config/doctor.ts";
+import { developmentWarnings, formatCheck, runDoctorChecks } from "./config/doctor.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
+import { describeRefusal, findInsecureSettings } from "./config/production-checks.ts";
 import type { PosternConfig } from "./config/schema.ts";
 import { VERSION } from "./version.ts";
 
@@ -28,7 +29,8 @@ Options:
   -h, --help          show this text
   -V, --version       print the version
 
-Exit status: 0 success, 1 a check or the gateway failed, 2 a usage or configuration error.
+Exit status: 0 success, 1 a check or the gateway failed, 2 a usage or configuration error
+(in production mode, the default, also: Redis without a password or a demo secret).
 `;
 
 /** Where the command line writes and what it reads; the real process by default, a fake in tests. */
@@ -87,6 +89,13 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     io.stderr(`${error.message}\n`);
     return 2;
   }
+  // Production mode (the default) refuses demo secrets and an unauthenticated Redis: a
+  // configuration error like the ones above, so every command reports it the same way.
+  const insecure = config.mode === "production" ? findInsecureSettings(config) : [];
+  if (insecure.length > 0) {
+    io.stderr(`${describeRefusal(configPath, insecure)}\n`);
+    return 2;
+  }
 
   switch (command) {
     case "check-config":
@@ -135,6 +144,7 @@ export function configSummary(config: PosternConfig): string {
 
 async function doctor(config: PosternConfig, io: CliIO): Promise<number> {
   io.stdout(`${configSummary(config)}\n`);
+  for (const warning of developmentWarnings(config)) io.stdout(`${warning}\n`);
   const checks = await runDoctorChecks(config);
   for (const check of checks) io.stdout(`${formatCheck(check)}\n`);
   return checks.every((check) => check.ok) ? 0 : 1;

@@ -1,5 +1,7 @@
+import { formatProblem } from "./errors.ts";
 import { probeComponent } from "./probe-component.ts";
 import { describeRedisTarget, probeRedis } from "./probe-redis.ts";
+import { findInsecureSettings } from "./production-checks.ts";
 import type { PosternConfig } from "./schema.ts";
 
 /** One line of the doctor's report. */
@@ -32,6 +34,17 @@ export async function runDoctorChecks(
     return { name: `xmpp ${gateway.domain} → ${host}:${port}`, ...result };
   });
   return Promise.all([redis, ...components]);
+}
+
+/**
+ * In development mode, one `warn` line per setting production mode would refuse (in production
+ * mode the command line refuses such a configuration before the doctor runs).
+ */
+export function developmentWarnings(config: PosternConfig): string[] {
+  if (config.mode !== "development") return [];
+  return findInsecureSettings(config).map(
+    (problem) => `warn refused in production: ${formatProblem(problem)}`,
+  );
 }
 
 /** The report line of a check: `ok   <name>: <detail>` or `FAIL <name>: <detail>`. */

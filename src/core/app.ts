@@ -7,15 +7,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import type { AdapterFactory } from "../adapter/adapter.ts";
+import {
+  describeDevelopmentWarning,
+  findInsecureSettings,
+  InsecureConfigError,
+} from "../config/production-checks.ts";
 import type { PosternConfig } from "../config/schema.ts";
 import { FileStore } from "../http/file-store.ts";
 import { SafeFetcher } from "../http/safe-fetch.ts";
 import { HttpServer } from "../http/server.ts";
 import { createRedis, Store } from "../store/index.ts";
 import { Gateway } from "./gateway.ts";
-
-/** The key config.example.yaml falls back to for local try-outs: public, so never safe. */
-const PUBLIC_DEMO_ENCRYPTION_KEY = "64656d6f".repeat(8);
 
 /**
  * Log keys whose values are replaced with "[redacted]", at the top level and one level down.
@@ -54,10 +56,11 @@ export async function startPostern(
   opts: { log?: Logger; waitOnlineMs?: number } = {},
 ): Promise<RunningPostern> {
   const log = opts.log ?? createLogger(config.log.level);
-  if (config.secrets.encryptionKey === PUBLIC_DEMO_ENCRYPTION_KEY) {
-    log.warn(
-      "secrets.encryptionKey is the public demo key from config.example.yaml: stored credentials are not protected; set your own key",
-    );
+  // Before anything connects: production mode refuses demo secrets and an unauthenticated Redis.
+  const insecure = findInsecureSettings(config);
+  if (insecure.length > 0) {
+    if (config.mode === "production") throw new InsecureConfigError("the configuration", insecure);
+    log.warn(describeDevelopmentWarning(insecure));
   }
   const redis = createRedis(config.redis, log.child({ part: "redis" }));
   const store = await Store.open({

@@ -54,6 +54,7 @@ beforeAll(async () => {
     configFile,
     `
 log: { level: info }
+mode: development
 redis: { url: "${redis.url}" }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
 gateways:

@@ -76,6 +76,7 @@ export async function startTelegramHarness(opts: TelegramHarnessOptions = {}): P
   // where the test allows an origin).
   const yaml = `
 log: { level: debug }
+mode: development
 redis: { url: "${redis.url}", keyPrefix: "tg:" }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
 http: { host: 127.0.0.1, port: ${await freePort()}, filesDir: "${prosody.dir}/files", maxFileBytes: 1000000 }
