@@ -62,7 +62,13 @@ export interface BenchServers {
  * Biboumi does.
  */
 export const POSTERN_BENCH_IRC_SETTINGS = {
-  flood: { burst: 100_000, refillMs: 1, maxQueued: 100_000 },
+  flood: {
+    burst: 100_000,
+    refillMs: 1,
+    maxQueued: 100_000,
+    networkLinesPerSecond: 1_000_000,
+    maxLinesPerMessage: 100,
+  },
   connections: { maxPerUser: 5, maxTotal: 100_000, minIntervalMs: 0 },
 };
 
@@ -102,6 +108,7 @@ export async function startPosternProcess(
   const logFile = join(dir, "postern.log");
   const config = {
     log: { level: "info" },
+    mode: "development",
     redis: { url: servers.redisUrl, keyPrefix: options.keyPrefix ?? "bench:" },
     secrets: { encryptionKey: randomBytes(32).toString("hex") },
     gateways: [

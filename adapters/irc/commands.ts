@@ -11,9 +11,10 @@ import {
   formValue,
   type KeyValueState,
 } from "../../src/adapter/index.ts";
+import { chosenNickProblem } from "./nick.ts";
 import { isServerName } from "./protocol/address.ts";
 import { isSupportedEncoding } from "./protocol/decode.ts";
-import { assertSafeParam, isValidChannelName, isValidNick } from "./protocol/params.ts";
+import { assertSafeParam, isValidChannelName } from "./protocol/params.ts";
 import { type GatewayShared, IrcSession } from "./session.ts";
 import { serverSettings } from "./settings.ts";
 import { readUserServerSetup, type UserServerSetup, writeUserServerSetup } from "./user-config.ts";
@@ -81,7 +82,8 @@ async function saveServer(
   const setup: UserServerSetup = { ...stored };
   const nick = formValue(v, "nick")?.trim();
   if (nick) {
-    if (!isValidNick(nick)) return { kind: "error", message: `"${nick}" is not a valid IRC nick` };
+    const problem = chosenNickProblem(nick);
+    if (problem) return { kind: "error", message: problem };
     setup.nick = nick;
   } else delete setup.nick;
   for (const field of ["username", "realname"] as const) {

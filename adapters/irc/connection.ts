@@ -4,7 +4,8 @@
  * irc-framework registers (CAP, SASL, NICK/USER) and keeps the link alive (PING); everything
  * else is ours:
  * - every line we send goes through a token-bucket queue, so one user cannot flood the server
- *   into banning the gateway's address;
+ *   into banning the gateway's address, and then through the gateway-wide per-server limit
+ *   (network-limiter.ts), so all users together cannot either;
  * - irc-framework's own reconnect is off; after a loss, or a first connection that never got
  *   through (server down, refused), we wait with exponential backoff and jitter, then queue for a
  *   slot in the gateway-wide {@link ConnectGate}; a ban pauses that user for `bannedMs`;
@@ -15,8 +16,9 @@ import irc, { type ClientOptions, type Client as IrcClient, type IrcMessage } fr
 import type { Logger, SessionStateName } from "../../src/adapter/index.ts";
 import { isBanReason, reconnectDelay } from "./backoff.ts";
 import type { ConnectGate } from "./connect-gate.ts";
+import { lastResortNick, nickAlternatives } from "./nick.ts";
 import { type Casemapping, parseCasemapping } from "./protocol/casemap.ts";
-import { RateLimitedQueue, TokenBucket } from "./protocol/token-bucket.ts";
+import { type LinePacer, RateLimitedQueue, TokenBucket } from "./protocol/token-bucket.ts";
 import { DEFAULT_PREFIXES, type PrefixEntry } from "./roles.ts";
 import { type IrcServerSettings, type IrcSettings, serverPort } from "./settings.ts";
 import { PosternTransport, TRANSPORT_SETTINGS, type TransportSettings } from "./transport.ts";
@@ -41,8 +43,11 @@ export interface ConnectionEvents {
   state(state: SessionStateName, reason: string): void;
   /** Something the user should read that is no line of a conversation (a failed SASL login). */
   notice(text: string): void;
-  /** The socket is gone; `unsent` queued lines were dropped with it. */
-  lost(reason: string, unsent: number): void;
+  /**
+   * The socket is gone; `unsent` queued lines were dropped with it. `banned`: the server banned
+   * this connection (then the next try waits `reconnect.bannedMs`).
+   */
+  lost(reason: string, unsent: number, banned: boolean): void;
 }
 
 export interface ConnectionOptions {
@@ -51,6 +56,8 @@ export interface ConnectionOptions {
   settings: IrcSettings;
   identity: ConnectionIdentity;
   gate: ConnectGate;
+  /** The egress limit shared by every connection of this gateway to this server. */
+  network: LinePacer;
   log: Logger;
   events: ConnectionEvents;
 }
@@ -70,6 +77,8 @@ export class IrcConnection {
   private everRegistered = false;
   private registeredAt = 0;
   private lastError = "";
+  /** The server said 465 (banned) on this connection; some servers then close with a bland ERROR. */
+  private bannedByNumeric = false;
   private nickCandidates: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
@@ -81,7 +90,7 @@ export class IrcConnection {
     this.queue = new RateLimitedQueue<string>(
       new TokenBucket({ capacity: flood.burst, refillEveryMs: flood.refillMs }),
       (line) => this.client.raw(line),
-      { maxQueued: flood.maxQueued },
+      { maxQueued: flood.maxQueued, pacer: options.network },
     );
     this.client.connection.on("message", (message: IrcMessage) => this.onMessage(message));
     this.client.on("socket connected", () => this.onSocketOpen());
@@ -201,8 +210,9 @@ export class IrcConnection {
     if (this.phase === "closed") return;
     this.phase = "connecting";
     this.lastError = "";
+    this.bannedByNumeric = false;
     const { identity } = this.options;
-    this.nickCandidates = [`${identity.nick}_`, `${identity.nick}__`, `${identity.nick}___`];
+    this.nickCandidates = nickAlternatives(identity.nick);
     this.client.connect(this.clientOptions());
   }
 
@@ -215,6 +225,8 @@ export class IrcConnection {
       encodingFallback: serverSettings.encodingFallback,
       onRefusedLine: (reason) =>
         this.options.log.error({ server: this.options.server, reason }, "refused IRC line"),
+      keepaliveMs: this.options.settings.keepaliveMs,
+      deadAfterMs: this.options.settings.deadAfterMs,
     };
     const options: ClientOptions = {
       host: serverSettings.host,
@@ -276,14 +288,15 @@ export class IrcConnection {
       case "ERROR":
         this.lastError = message.params[message.params.length - 1] ?? "";
         break;
+      case "465": // ERR_YOUREBANNEDCREEP
+        this.bannedByNumeric = true;
+        break;
     }
     this.options.events.line(message);
   }
 
   private tryNextNick(): void {
-    const next =
-      this.nickCandidates.shift() ??
-      `${this.options.identity.nick.slice(0, 20)}${Math.floor(Math.random() * 10_000)}`;
+    const next = this.nickCandidates.shift() ?? lastResortNick(this.options.identity.nick);
     this.client.user.nick = next;
     this.client.raw(`NICK ${next}`);
   }
@@ -310,10 +323,10 @@ export class IrcConnection {
     }
     const unsent = this.queue.clear().length;
     const reason = this.lastError || (error instanceof Error ? error.message : "") || "connection lost";
-    this.options.events.lost(reason, unsent);
+    const banned = this.bannedByNumeric || isBanReason(reason);
+    this.options.events.lost(reason, unsent, banned);
     if (this.registeredAt > 0 && Date.now() - this.registeredAt > STABLE_AFTER_MS) this.attempt = 0;
     this.registeredAt = 0;
-    const banned = isBanReason(reason);
     const delay = banned
       ? this.options.settings.reconnect.bannedMs
       : reconnectDelay(this.attempt, this.options.settings.reconnect);

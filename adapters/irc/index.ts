@@ -20,6 +20,7 @@ import type {
 } from "../../src/adapter/index.ts";
 import { ircCommands } from "./commands.ts";
 import { ConnectGate } from "./connect-gate.ts";
+import { chosenNickProblem } from "./nick.ts";
 import { parseIrcAddress } from "./protocol/address.ts";
 import { isValidNick } from "./protocol/params.ts";
 import { type GatewayShared, IrcSession } from "./session.ts";
@@ -71,8 +72,8 @@ export const ircAdapter: AdapterFactory<IrcSettings> = {
         fields: [{ var: "nick", type: "text-single", label: "IRC nick" }],
         async validate(values): Promise<RegistrationResult> {
           const nick = values.nick?.trim();
-          if (nick && !isValidNick(nick))
-            return { ok: false, message: "not a valid IRC nick", field: "nick" };
+          const problem = nick ? chosenNickProblem(nick) : undefined;
+          if (problem) return { ok: false, message: problem, field: "nick" };
           const stored: Record<string, string> = nick ? { nick } : {};
           return { ok: true, values: stored };
         },

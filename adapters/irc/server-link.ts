@@ -22,13 +22,14 @@ import type { ConnectGate } from "./connect-gate.ts";
 import { type ConnectionIdentity, IrcConnection } from "./connection.ts";
 import { EchoTracker } from "./echo.ts";
 import { handleLine } from "./inbound.ts";
+import { hasHiddenCharacters } from "./nick.ts";
 import { byConversation, Outbox, type PendingMessage } from "./outbox.ts";
 import { formatIrcAddress } from "./protocol/address.ts";
 import { foldCase, sameName } from "./protocol/casemap.ts";
 import { styledToIrc } from "./protocol/formatting.ts";
 import { splitForIrc } from "./protocol/line-splitter.ts";
 import { assertSafeParam, isValidChannelName, isValidNick, utf8Length } from "./protocol/params.ts";
-import { TokenBucket } from "./protocol/token-bucket.ts";
+import { type LinePacer, TokenBucket } from "./protocol/token-bucket.ts";
 import type { IrcServerSettings, IrcSettings } from "./settings.ts";
 
 /** What the link needs from its session. */
@@ -38,6 +39,11 @@ export interface LinkOptions {
   settings: IrcSettings;
   identity: ConnectionIdentity;
   gate: ConnectGate;
+  /** The XMPP user (bare JID) and the gateway's record of server bans, which outlives links. */
+  user: string;
+  bans: ServerBans;
+  /** The egress limit shared by every connection of this gateway to this server. */
+  network: LinePacer;
   log: Logger;
   /** Reports an event to the user; ordered, never throws. */
   emit(event: SessionEvent): void;
@@ -79,6 +85,40 @@ const NICK_ERRORS: Readonly<Record<string, AdapterError["condition"]>> = {
   "484": "not-allowed",
 };
 
+/**
+ * Bans by IRC servers (K-line, G-line, 465), per user and server. They outlive the link: the
+ * core closes a session nobody uses (as after the join the ban made fail), and the user's next
+ * join must not open a new connection before the ban has run out. Otherwise every retry knocks
+ * again, and servers answer a gateway that keeps knocking by banning its whole address (R6).
+ */
+export class ServerBans {
+  private readonly bans = new Map<string, { reason: string; until: number }>();
+
+  /** Remembers a ban for `forMs`; returns the error users get meanwhile (none when `forMs` is 0). */
+  record(user: string, server: string, reason: string, forMs: number): AdapterError | undefined {
+    const now = Date.now();
+    for (const [key, ban] of this.bans) if (ban.until <= now) this.bans.delete(key);
+    if (forMs > 0) this.bans.set(`${user}\0${server}`, { reason, until: now + forMs });
+    return this.check(user, server);
+  }
+
+  /** The ban in force on `user` at `server`, as the error they get; undefined when none is. */
+  check(user: string, server: string): AdapterError | undefined {
+    const key = `${user}\0${server}`;
+    const ban = this.bans.get(key);
+    if (ban === undefined) return undefined;
+    const left = ban.until - Date.now();
+    if (left <= 0) {
+      this.bans.delete(key);
+      return undefined;
+    }
+    return new AdapterError(
+      "forbidden",
+      `banned by ${server} (${ban.reason}); no new connection to ${server} for ${Math.ceil(left / 1000)} s`,
+    );
+  }
+}
+
 const JOIN_TIMEOUT_MS = 30_000;
 const REPLY_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 45_000;
@@ -102,6 +142,8 @@ export class ServerLink {
   private readonly outbox = new Outbox();
   private outboxTimer: NodeJS.Timeout | undefined;
   private registeredOnce = false;
+  /** What a 465 (ERR_YOUREBANNEDCREEP) on this connection said; it names the ban's reason. */
+  private banNotice: string | undefined;
   private state: SessionStateName = "connecting";
 
   constructor(readonly options: LinkOptions) {
@@ -113,13 +155,14 @@ export class ServerLink {
       settings: options.settings,
       identity: options.identity,
       gate: options.gate,
+      network: options.network,
       log: options.log,
       events: {
         line: (message) => this.onLine(message),
         registered: (nick) => this.onRegistered(nick),
         state: (state, reason) => this.onState(state, reason),
         notice: (text) => this.emit({ type: "notice", text }),
-        lost: (reason, unsent) => this.onLost(reason, unsent),
+        lost: (reason, unsent, banned) => this.onLost(reason, unsent, banned),
       },
     });
   }
@@ -250,6 +293,19 @@ export class ServerLink {
   async say(target: string, conversation: ConversationRef, message: OutgoingMessage): Promise<void> {
     if (conversation.kind === "room") this.checkChannel(target);
     else this.checkNick(target);
+    // Before anything is queued: a long paste would hold the flood limiter for a minute and
+    // read badly on IRC, where each line is a message of its own.
+    const lineCount = this.linesOf(target, message).length;
+    const { maxLinesPerMessage } = this.options.settings.flood;
+    if (lineCount > maxLinesPerMessage) {
+      throw new AdapterError(
+        "not-acceptable",
+        `message not sent: it would take ${lineCount} IRC lines and this gateway sends at most ${maxLinesPerMessage} per message; put long text on a paste service and send the link`,
+      );
+    }
+    // Banned: say so now, rather than keep the message for a connection that will not come soon.
+    const ban = this.options.bans.check(this.options.user, this.server);
+    if (ban) throw ban;
     if (this.connection.isClosed) {
       throw new AdapterError("recipient-unavailable", `not connected to ${this.server}`);
     }
@@ -280,13 +336,7 @@ export class ServerLink {
    * Then reports the user's own copy (or, with echo-message, waits for the server's).
    */
   private transmit(target: string, conversation: ConversationRef, message: OutgoingMessage): boolean {
-    const lines = splitForIrc({
-      command: "PRIVMSG",
-      target,
-      text: styledToIrc(message.text),
-      action: message.kind === "action",
-      prefixReserve: this.connection.prefixReserve,
-    });
+    const lines = this.linesOf(target, message);
     if (lines.length === 0) return true;
     if (!this.connection.send(lines)) return false;
     if (this.connection.capEnabled("echo-message")) {
@@ -303,6 +353,17 @@ export class ServerLink {
       echoOf: message.clientId,
     });
     return true;
+  }
+
+  /** The wire lines of one message: one per line of text, long lines split to fit 512 bytes. */
+  private linesOf(target: string, message: OutgoingMessage): string[] {
+    return splitForIrc({
+      command: "PRIVMSG",
+      target,
+      text: styledToIrc(message.text),
+      action: message.kind === "action",
+      prefixReserve: this.connection.prefixReserve,
+    });
   }
 
   /**
@@ -387,7 +448,7 @@ export class ServerLink {
     await this.ready();
     this.checkNick(nick);
     // Our own nick is shown to others: no bidi overrides or invisible characters (S11).
-    if (/[\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/.test(nick)) {
+    if (hasHiddenCharacters(nick)) {
       throw new AdapterError("not-acceptable", "the nick holds invisible or direction-changing characters");
     }
     if (nick === this.selfNick) return;
@@ -448,6 +509,7 @@ export class ServerLink {
   // ---- connection events --------------------------------------------------------------------
 
   private onLine(message: IrcMessage): void {
+    if (message.command === "465") this.banNotice = message.params[message.params.length - 1];
     for (const waiter of this.waiters) {
       if (waiter.check(message)) this.waiters.delete(waiter);
     }
@@ -480,10 +542,14 @@ export class ServerLink {
     this.emit({ type: "session.state", state, reason });
   }
 
-  private onLost(reason: string, unsent: number): void {
+  private onLost(reason: string, unsent: number, banned: boolean): void {
     this.echoes.clear();
+    // The connection decided whether this was a ban (and so waits `bannedMs` before trying again).
+    const ban = banned ? this.onBanned(reason) : undefined;
+    this.banNotice = undefined;
     this.failWaiters(
-      new AdapterError("recipient-unavailable", `lost the IRC connection: ${reason}`, { retryable: true }),
+      ban ??
+        new AdapterError("recipient-unavailable", `lost the IRC connection: ${reason}`, { retryable: true }),
     );
     if (unsent > 0) {
       this.emit({
@@ -491,6 +557,30 @@ export class ServerLink {
         text: `${unsent} IRC line(s) to ${this.server} were not sent: the connection was lost (${reason}).`,
       });
     }
+  }
+
+  /**
+   * The server banned us. Until the ban has run out, what the user asks of this server fails at
+   * once with the reason (a join would otherwise wait for a connection that will not come, a
+   * message would sit in the outbox), and the rooms they are in say why they went quiet.
+   */
+  private onBanned(reason: string): AdapterError | undefined {
+    const said =
+      this.banNotice !== undefined && this.banNotice !== "" ? `${this.banNotice}; ${reason}` : reason;
+    const { user, bans, settings } = this.options;
+    const ban = bans.record(user, this.server, said, settings.reconnect.bannedMs);
+    if (ban === undefined) return undefined;
+    for (const waiter of this.readyWaiters.splice(0)) waiter.reject(ban);
+    this.dropOutbox(ban.message);
+    for (const channel of this.channels.all()) {
+      if (this.awaitedJoins.has(this.fold(channel.name))) continue; // that join fails with `ban`
+      this.emit({
+        type: "notice",
+        conversation: { kind: "room", id: this.roomId(channel.name) },
+        text: `Disconnected from ${channel.name}: ${ban.message}.`,
+      });
+    }
+    return ban;
   }
 
   // ---- helpers ------------------------------------------------------------------------------
@@ -504,6 +594,8 @@ export class ServerLink {
   /** Resolves once registered; rejects if the connection fails or does not come up in time. */
   private ready(): Promise<void> {
     if (this.connection.isRegistered) return Promise.resolve();
+    const ban = this.options.bans.check(this.options.user, this.server);
+    if (ban) return Promise.reject(ban);
     if (this.connection.isClosed) {
       return Promise.reject(new AdapterError("recipient-unavailable", `not connected to ${this.server}`));
     }

@@ -15,10 +15,10 @@ import {
   type SessionEvent,
 } from "../../src/adapter/index.ts";
 import type { ConnectGate } from "./connect-gate.ts";
-import { defaultNick } from "./nick.ts";
+import { NetworkLimiter } from "./network-limiter.ts";
+import { hasHiddenCharacters, registrationNick } from "./nick.ts";
 import { type IrcAddress, parseIrcAddress } from "./protocol/address.ts";
-import { isValidNick } from "./protocol/params.ts";
-import { ServerLink } from "./server-link.ts";
+import { ServerBans, ServerLink } from "./server-link.ts";
 import { type IrcSettings, serverSettings } from "./settings.ts";
 import { configuredServers, readUserServerSetup } from "./user-config.ts";
 
@@ -26,8 +26,12 @@ import { configuredServers, readUserServerSetup } from "./user-config.ts";
 export interface GatewayShared {
   settings: IrcSettings;
   gate: ConnectGate;
+  /** The per-server egress limit over all users; made on first use when the gateway has none yet. */
+  network?: NetworkLimiter;
   /** Open sessions by bare JID (for limits and the admin commands). */
   sessions: Map<string, IrcSession>;
+  /** Bans by IRC servers per user; they outlive sessions. Made on first use when absent. */
+  bans?: ServerBans;
 }
 
 export class IrcSession implements Session {
@@ -97,6 +101,10 @@ export class IrcSession implements Session {
   async joinRoom(request: JoinRequest): Promise<JoinedRoom> {
     const address = this.resolve(request.room);
     if (address.kind !== "channel") throw new AdapterError("item-not-found", "not an IRC channel");
+    // Others would read this nick as written (S11): no hidden reversals or zero-width look-alikes.
+    if (hasHiddenCharacters(request.nick)) {
+      throw new AdapterError("not-acceptable", "the nick holds invisible or direction-changing characters");
+    }
     const link = await this.link(address.server, request.nick);
     return link.join(address.channel, request.password);
   }
@@ -178,6 +186,11 @@ export class IrcSession implements Session {
     if (this.closed) throw new AdapterError("recipient-unavailable", "the session is closed");
     const existing = this.links.get(server);
     if (existing) return existing;
+    // A server that banned this user is not asked again before the ban has run out (R6).
+    this.shared.bans ??= new ServerBans();
+    const { bans } = this.shared;
+    const ban = bans.check(this.user, server);
+    if (ban) throw ban;
     const { settings } = this.shared;
     const serverConfig = serverSettings(settings, server);
     if (!serverConfig)
@@ -204,9 +217,9 @@ export class IrcSession implements Session {
     const setup = await readUserServerSetup(this.context.state, server);
     if (this.links.has(server)) return this.links.get(server)!; // opened meanwhile
     const registered = this.context.registration.nick;
-    const nick =
-      [setup.nick, registered, requestedNick].find((n) => n !== undefined && isValidNick(n)) ??
-      defaultNick(this.user);
+    const nick = registrationNick(this.user, [setup.nick, registered, requestedNick]);
+    this.shared.network ??= new NetworkLimiter(settings.flood.networkLinesPerSecond);
+    const network = this.shared.network;
     const link = new ServerLink({
       server,
       serverSettings: setup.encoding ? { ...serverConfig, encodingFallback: setup.encoding } : serverConfig,
@@ -220,6 +233,9 @@ export class IrcSession implements Session {
         ...(setup.saslPassword !== undefined ? { saslPassword: setup.saslPassword } : {}),
       },
       gate: this.shared.gate,
+      user: this.user,
+      bans,
+      network: network.forServer(server),
       log: this.context.log.child({ server }),
       emit: (event) => this.emit(event),
       onClosed: (closed) => {

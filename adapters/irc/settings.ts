@@ -41,12 +41,18 @@ export const ircSettingsSchema = z
     allowUnlistedServers: z.boolean().default(false),
     flood: z
       .object({
+        /** Per connection (token bucket): lines at once, then one every `refillMs`. */
         burst: z.number().int().positive().default(5),
         refillMs: z.number().int().positive().default(2000),
+        /** Per connection: lines waiting for the bucket; a message beyond them is refused. */
         maxQueued: z.number().int().positive().default(20),
+        /** Per IRC server, over all users of this gateway: lines in any one second. */
+        networkLinesPerSecond: z.number().int().positive().default(10),
+        /** A message that would take more IRC lines than this is refused (long text: a paste service). */
+        maxLinesPerMessage: z.number().int().positive().default(3),
       })
       .strict()
-      .default({ burst: 5, refillMs: 2000, maxQueued: 20 }),
+      .default({ burst: 5, refillMs: 2000, maxQueued: 20, networkLinesPerSecond: 10, maxLinesPerMessage: 3 }),
     connections: z
       .object({
         maxPerUser: z.number().int().positive().default(5),
@@ -72,6 +78,10 @@ export const ircSettingsSchema = z
     version: z.string().default("Postern XMPP gateway"),
     /** Close a server connection this long after its last channel and query ended. */
     idleCloseMs: z.number().int().positive().default(600_000),
+    /** PING the server after this long without hearing from it (half-open links, R8). */
+    keepaliveMs: z.number().int().positive().default(60_000),
+    /** Drop the connection and reconnect after this long without a byte from the server. */
+    deadAfterMs: z.number().int().positive().default(90_000),
   })
   .strict()
   .refine((s) => s.fixedServer === undefined || s.fixedServer in s.servers, {

@@ -6,6 +6,13 @@
  * the client's `transport` option) decodes each line as UTF-8 with the server's fallback, checks
  * a pinned certificate fingerprint, and is the last gate before the wire: a line holding CR, LF
  * or NUL, or longer than 512 bytes, is refused here whoever built it.
+ *
+ * It also notices a half-open link (RELIABILITY.md R8): a server that went silent without a FIN
+ * (a dead NAT entry, a blackholed route) would otherwise keep a "connected" socket for as long
+ * as TCP retransmits. After `keepaliveMs` without a byte from the server it sends a PING; after
+ * `deadAfterMs` without one it drops the socket, and the connection reconnects as after any loss.
+ * irc-framework's own ping timeout is not enough: it is longer (120 s) and closes by writing a
+ * QUIT first, which never completes once the send buffer is full.
  */
 import { EventEmitter } from "node:events";
 import { connect as netConnect, type Socket } from "node:net";
@@ -22,7 +29,15 @@ export interface TransportSettings {
   encodingFallback: string;
   /** Called with each refused outgoing line's reason (never the line: it may hold a secret). */
   onRefusedLine?: (reason: string) => void;
+  /** PING the server after this long without a byte from it (default {@link KEEPALIVE_MS}). */
+  keepaliveMs?: number;
+  /** Drop the socket after this long without a byte from the server (default {@link DEAD_AFTER_MS}). */
+  deadAfterMs?: number;
 }
+
+/** RELIABILITY.md R8: PING after 60 s of silence, give up after 90 s. */
+export const KEEPALIVE_MS = 60_000;
+export const DEAD_AFTER_MS = 90_000;
 
 /** The key under which TransportSettings travel in irc-framework's client options. */
 export const TRANSPORT_SETTINGS = "posternTransport";
@@ -51,6 +66,10 @@ export class PosternTransport extends EventEmitter implements IrcTransport {
   private pending: Buffer = Buffer.alloc(0);
   private lastError: Error | undefined;
   private readonly settings: TransportSettings;
+  /** When the server last sent us a byte, and whether we pinged it since. */
+  private lastHeardAt = 0;
+  private pinged = false;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: TransportOptions) {
     super();
@@ -98,6 +117,7 @@ export class PosternTransport extends EventEmitter implements IrcTransport {
     });
     socket.once("close", () => {
       this.connected = false;
+      this.stopKeepalive();
       this.emit("close", this.lastError ?? false);
     });
   }
@@ -128,6 +148,7 @@ export class PosternTransport extends EventEmitter implements IrcTransport {
   }
 
   disposeSocket(): void {
+    this.stopKeepalive();
     if (!this.socket) return;
     this.socket.removeAllListeners();
     this.socket.destroy();
@@ -137,10 +158,54 @@ export class PosternTransport extends EventEmitter implements IrcTransport {
 
   private opened(): void {
     this.connected = true;
+    this.lastHeardAt = Date.now();
+    this.pinged = false;
+    this.armKeepalive();
     this.emit("open");
   }
 
+  /**
+   * One timer per connection, re-armed when it fires rather than on every line: receiving only
+   * records the time, so a busy link costs no timer churn.
+   */
+  private armKeepalive(): void {
+    const keepaliveMs = this.settings.keepaliveMs ?? KEEPALIVE_MS;
+    const deadAfterMs = this.settings.deadAfterMs ?? DEAD_AFTER_MS;
+    const silentFor = Date.now() - this.lastHeardAt;
+    const due = this.pinged ? deadAfterMs : Math.min(keepaliveMs, deadAfterMs);
+    this.keepaliveTimer = setTimeout(() => this.checkKeepalive(), Math.max(0, due - silentFor));
+    this.keepaliveTimer.unref();
+  }
+
+  private checkKeepalive(): void {
+    this.keepaliveTimer = undefined;
+    const socket = this.socket;
+    if (!socket || !this.connected) return;
+    const keepaliveMs = this.settings.keepaliveMs ?? KEEPALIVE_MS;
+    const deadAfterMs = this.settings.deadAfterMs ?? DEAD_AFTER_MS;
+    const silentFor = Date.now() - this.lastHeardAt;
+    if (silentFor >= deadAfterMs) {
+      this.lastError = new Error(`no answer from the server for ${Math.round(silentFor / 1000)} s`);
+      socket.destroy();
+      return;
+    }
+    if (silentFor >= keepaliveMs && !this.pinged) {
+      this.pinged = true;
+      // Straight to the socket, past the flood limiter: one line per silent minute cannot flood,
+      // and a limiter full of the user's lines must not delay the probe.
+      socket.write("PING :postern-keepalive\r\n");
+    }
+    this.armKeepalive();
+  }
+
+  private stopKeepalive(): void {
+    if (this.keepaliveTimer !== undefined) clearTimeout(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
+  }
+
   private receive(chunk: Buffer): void {
+    this.lastHeardAt = Date.now();
+    this.pinged = false;
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     let start = 0;
     for (;;) {

@@ -10,6 +10,12 @@ import { z } from "zod";
 /** Log levels an operator may choose, quietest last. */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 
+/**
+ * `production` (the default) refuses to start with settings only fit for a local try-out (see
+ * production-checks.ts); `development` starts with them and logs a warning.
+ */
+export const MODES = ["production", "development"] as const;
+
 const EXPECTED_PORT = "expected a number from 1 to 65535";
 const EXPECTED_DOMAIN = "expected a domain name";
 const EXPECTED_KEY =
@@ -235,6 +241,10 @@ const limitsSchema = z
       maxBodyBytes: positiveInteger().default(65_536),
       /** New registrations accepted per user domain per hour. */
       registrationsPerHourPerDomain: positiveInteger().default(20),
+      /** Registrations (new or changed; unregistering is never limited) accepted per bare JID per hour. */
+      registrationsPerHourPerJid: positiveInteger().default(3),
+      /** New room joins one bare JID may start per 10 s; joining a room it is already in does not count. */
+      roomJoinsPer10sPerJid: positiveInteger().default(20),
       /** Stanzas kept (in Redis) while the XMPP server is unreachable; beyond this, new ones are refused. */
       outboxMaxStanzas: positiveInteger().default(50_000),
     },
@@ -289,6 +299,7 @@ function gatewaySchema(adapterNames: readonly string[]) {
 export function createConfigSchema(adapterNames: readonly string[]) {
   return z.strictObject(
     {
+      mode: z.enum(MODES, { error: `expected one of ${MODES.join(", ")}` }).default("production"),
       log: logSchema.prefault({}),
       redis: redisSchema,
       secrets: secretsSchema,
@@ -341,3 +352,5 @@ export type UsersConfig = GatewayConfig["users"];
 export type LimitsConfig = GatewayConfig["limits"];
 /** A log level name. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** `production` or `development`. */
+export type Mode = (typeof MODES)[number];

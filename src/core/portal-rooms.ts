@@ -16,6 +16,7 @@ import { StanzaError } from "../xmpp/stanza-error.ts";
 import { occupantOf } from "./addressing.ts";
 import { hasInvisibleCharacters } from "./display-name.ts";
 import type { GatewayContext } from "./gateway-context.ts";
+import { distinctNick } from "./nick-skeleton.ts";
 import { logOutcome } from "./outcome.ts";
 import type { OutgoingContent } from "./outgoing.ts";
 import {
@@ -140,8 +141,11 @@ export class PortalRooms {
     if (!me) {
       const taken = room.xmpp.has(nick) || room.network.has(nick);
       if (taken) throw new StanzaError("conflict", "that nick is taken in this room; choose another");
-      me = { user, nick, resources: new Set() };
-      room.xmpp.set(nick, me);
+      // A nick that only looks like an occupant's (`аlice` with a Cyrillic а, `ALICE`, `aIice`)
+      // is let in with a visible suffix (status 210 tells the client), so nobody passes for another.
+      const assigned = distinctNick(nick, [...room.xmpp.keys(), ...room.network.keys()]);
+      me = { user, nick: assigned, resources: new Set() };
+      room.xmpp.set(assigned, me);
     }
     const isNewOccupant = me.resources.size === 0;
     me.resources.add(resource);

@@ -5,10 +5,12 @@
  */
 import { xml } from "@xmpp/component-core";
 import { hasCapability } from "../adapter/capabilities.ts";
+import { rateScopes } from "../store/keys.ts";
 import { parseJoinRequest } from "../xmpp/muc.ts";
 import { NS } from "../xmpp/namespaces.ts";
 import { StanzaError } from "../xmpp/stanza-error.ts";
 import type { Envelope } from "./gateway.ts";
+import type { GatewayContext } from "./gateway-context.ts";
 import type { HandlerDeps } from "./handler-deps.ts";
 import { callAdapter } from "./message-handler.ts";
 import { logOutcome } from "./outcome.ts";
@@ -24,6 +26,23 @@ const KNOWN_TYPES = new Set([
   "probe",
   "error",
 ]);
+
+/**
+ * RELIABILITY.md S7 and corpus A #36: a user starts at most `limits.roomJoinsPer10sPerJid` new
+ * room joins per 10 s, over all their resources; beyond that, resource-constraint (wait). Each
+ * join costs the network a JOIN and the gateway a room's state and history.
+ */
+async function admitNewJoin(gw: GatewayContext, user: string): Promise<void> {
+  const limit = gw.config.limits.roomJoinsPer10sPerJid;
+  const hit = await gw.store.rateLimit.hit(rateScopes.roomJoins(gw.domain, user), limit, 10);
+  if (!hit.allowed) {
+    throw new StanzaError(
+      "resource-constraint",
+      `at most ${limit} new rooms per 10 seconds; try again in ${hit.retryAfterSeconds} s`,
+      "wait",
+    );
+  }
+}
 
 export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<void> {
   const { stanza } = env;
@@ -134,6 +153,10 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
       return;
     }
     if (!target.nick) throw new StanzaError("jid-malformed", "join with room@service/nick");
+    // Only joins that reach the network count, not another resource or a re-sent presence.
+    // Checked before the session is touched: a refusal must not close it under the user's
+    // other joins still in flight.
+    if (!users.existing(env.user)?.rooms.get(target.id)?.joined) await admitNewJoin(gw, env.user);
     const user = await users.obtain(env.user);
     const room = user.rooms.get(target.id);
     if (room?.resources.has(resource) && room.nick !== target.nick) {

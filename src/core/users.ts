@@ -5,10 +5,17 @@
  */
 import { xml } from "@xmpp/component-core";
 import type { FormValues } from "../adapter/forms.ts";
+import { rateScopes } from "../store/keys.ts";
 import { StanzaError } from "../xmpp/stanza-error.ts";
 import type { GatewayContext } from "./gateway-context.ts";
 import type { KeyedSerialQueue } from "./serial-queue.ts";
 import { UserSession } from "./user-session.ts";
+
+/** "N minute(s)" for a wait given in seconds, rounded up. */
+function minutes(seconds: number): string {
+  const n = Math.max(1, Math.ceil(seconds / 60));
+  return `${n} minute${n === 1 ? "" : "s"}`;
+}
 
 /** Users restored at the same time after a start. */
 const RESTORE_CONCURRENCY = 50;
@@ -120,7 +127,11 @@ export class UserDirectory {
     if (!previous) {
       const limit = config.limits.registrationsPerHourPerDomain;
       const userDomain = bareJid.slice(bareJid.lastIndexOf("@") + 1);
-      const hit = await store.rateLimit.hit(`register:${domain}:${userDomain}`, limit, 3600);
+      const hit = await store.rateLimit.hit(
+        rateScopes.registrationsPerDomain(domain, userDomain),
+        limit,
+        3600,
+      );
       if (!hit.allowed)
         throw new StanzaError(
           "resource-constraint",
@@ -144,6 +155,19 @@ export class UserDirectory {
     }
     const result = await spec.validate(values, previous?.values ?? null);
     if (!result.ok) throw new StanzaError("not-acceptable", result.message);
+    // Counted once the values are valid (a typo costs nothing), and before the identity is
+    // claimed, so a refused registration leaves nothing behind. Changes count like new ones.
+    const perJid = await store.rateLimit.hit(
+      rateScopes.registrationsPerJid(domain, bareJid),
+      config.limits.registrationsPerHourPerJid,
+      3600,
+    );
+    if (!perJid.allowed)
+      throw new StanzaError(
+        "resource-constraint",
+        `at most ${config.limits.registrationsPerHourPerJid} registrations per hour; try again in ${minutes(perJid.retryAfterSeconds)}`,
+        "wait",
+      );
     if (result.identity) {
       const claim = await store.registrations.claimIdentity(domain, result.identity, bareJid);
       if (claim === "conflict")

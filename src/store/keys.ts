@@ -26,7 +26,7 @@
  *     P v1:{g:<gw>}:dedupe:<event>                  string inbound event already handled (TTL)
  *
  *   Keys of no user or gateway (single-key operations only, so no hash tag is needed):
- *     P v1:rate:<scope>                             string fixed-window counter (TTL)
+ *     P v1:rate:<scope>                             string fixed-window counter (TTL); scopes: `rateScopes`
  *     P v1:lock:<name>                              string leader lock holding its holder's token (TTL)
  *
  * Encoding: every variable segment (JID, gateway, conversation, message id, scope, …) is
@@ -40,6 +40,8 @@
  * `v1` is the schema version: a change to what a key holds gets a new version, never a silent
  * reinterpretation of old data.
  */
+
+import { createHash } from "node:crypto";
 
 /** Bumped when the meaning of any key changes. */
 export const SCHEMA_VERSION = "v1";
@@ -186,6 +188,28 @@ export class Keys {
   #gateway(gateway: string, ...rest: string[]): string {
     return [`${this.#base}${this.gatewayHashTag(gateway)}`, ...rest].join(":");
   }
+}
+
+/**
+ * The scopes of the rate limits (`Keys.rateLimit`), one builder per limit. A user's counters hold
+ * a digest of the bare JID, not the JID: they must outlive an unregistration (or unregistering
+ * would reset them), and unregistration leaves no key naming the user (RELIABILITY.md S6).
+ */
+export const rateScopes = {
+  /** New registrations at `gateway` from users of one XMPP domain. */
+  registrationsPerDomain: (gateway: string, userDomain: string): string =>
+    `register:${encodeSegment(gateway)}:${encodeSegment(userDomain)}`,
+  /** Registrations (new or changed) of one bare JID at `gateway`. */
+  registrationsPerJid: (gateway: string, bareJid: string): string =>
+    `register-jid:${encodeSegment(gateway)}:${jidDigest(bareJid)}`,
+  /** New room joins of one bare JID at `gateway`. */
+  roomJoins: (gateway: string, bareJid: string): string =>
+    `join:${encodeSegment(gateway)}:${jidDigest(bareJid)}`,
+};
+
+/** A short, stable stand-in for a bare JID in keys that must not name it (128 bits of SHA-256). */
+function jidDigest(bareJid: string): string {
+  return createHash("sha256").update(bareJid, "utf8").digest("hex").slice(0, 32);
 }
 
 /** ASCII characters left as they are; none of them is `:`, `{`, `}`, `%`, whitespace or a glob character. */

@@ -1,70 +1,25 @@
 /**
- * R6: a server that K-lines the user. A tiny scripted IRC server in the test process welcomes the
- * client, then closes the link with `ERROR :Closing Link … (K-lined: Banned)`; the adapter must
- * tell the user why and not come back for `bannedMs`, while an ordinary drop is retried.
+ * R6: a server that K-lines the user. A scripted IRC server (test/support/scripted-ircd.ts)
+ * welcomes the client, then closes the link with `ERROR :Closing Link … (K-lined: Banned)`; the
+ * adapter must tell the user why and not come back for `bannedMs`, while an ordinary drop is
+ * retried. The same through XMPP: irc-gateway-ban.test.ts.
  */
-import { createServer, type Server, type Socket } from "node:net";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { ircAdapter } from "../../adapters/irc/index.ts";
 import type { Adapter, SessionStateEvent } from "../../src/adapter/index.ts";
 import { harnessSession, MemoryLeases, MemoryState, testFetcher } from "../support/adapter-harness.ts";
-
-interface ScriptedServer {
-  port: number;
-  connections: number;
-  /** Resolves when the `n`-th connection arrives; rejects after 10 s naming it. */
-  waitForConnection(n: number): Promise<void>;
-  close(): Promise<void>;
-}
+import { type ScriptedIrcd, startScriptedIrcd } from "../support/scripted-ircd.ts";
 
 /** Welcomes each client (001), then closes with `closing` (an ERROR line) or a bare drop. */
-async function scriptedServer(closing: string | undefined): Promise<ScriptedServer> {
-  const sockets = new Set<Socket>();
-  const waiters: { n: number; resolve(): void }[] = [];
-  let connections = 0;
-  const server: Server = createServer((socket) => {
-    connections += 1;
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => undefined);
-    for (const waiter of waiters.filter((w) => w.n <= connections)) waiter.resolve();
-    let buffer = "";
-    socket.on("data", (chunk) => {
-      buffer += chunk.toString("utf8");
-      if (!/^USER /m.test(buffer)) return;
-      buffer = "";
-      socket.write(":fake.test 001 alice :Welcome\r\n");
-      if (closing !== undefined) socket.end(`${closing}\r\n`);
-      else socket.destroy();
-    });
+function scriptedServer(closing: string | undefined): Promise<ScriptedIrcd> {
+  return startScriptedIrcd({
+    onRegister(client) {
+      client.welcome();
+      if (closing !== undefined) client.close(closing);
+      else client.drop();
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return {
-    port: address.port,
-    get connections() {
-      return connections;
-    },
-    waitForConnection(n) {
-      if (connections >= n) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out waiting for connection #${n}`)), 10_000);
-        waiters.push({
-          n,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      });
-    },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 const cleanups: (() => Promise<void>)[] = [];

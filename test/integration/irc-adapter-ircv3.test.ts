@@ -50,7 +50,13 @@ beforeAll(async () => {
     gateway: { domain: "irc.localhost", name: "IRC" },
     settings: ircAdapter.configSchema.parse({
       servers: { [SERVER]: { host: "127.0.0.1", port: ircd.port } },
-      flood: { burst: 100, refillMs: 10, maxQueued: 500 },
+      flood: {
+        burst: 100,
+        refillMs: 10,
+        maxQueued: 500,
+        networkLinesPerSecond: 100_000,
+        maxLinesPerMessage: 100,
+      },
       connections: { minIntervalMs: 0 },
     }),
     log: pino({ level: "silent" }),

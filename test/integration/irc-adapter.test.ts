@@ -36,7 +36,13 @@ const cleanups: (() => Promise<void>)[] = [];
 function makeAdapter(port: number, overrides: Record<string, unknown> = {}): Adapter {
   const settings = ircAdapter.configSchema.parse({
     servers: { [SERVER]: { host: "127.0.0.1", port } },
-    flood: { burst: 100, refillMs: 10, maxQueued: 500 },
+    flood: {
+      burst: 100,
+      refillMs: 10,
+      maxQueued: 500,
+      networkLinesPerSecond: 100_000,
+      maxLinesPerMessage: 100,
+    },
     connections: { minIntervalMs: 0 },
     reconnect: { minMs: 200, maxMs: 1000 },
     ...overrides,
@@ -458,7 +464,9 @@ describe("ad-hoc commands", () => {
 
 describe("flood limiter", () => {
   it("sends 30 lines in order through a burst-5 limiter, and refuses what its queue cannot hold", async () => {
-    const limited = makeAdapter(ircd.port, { flood: { burst: 5, refillMs: 200, maxQueued: 40 } });
+    const limited = makeAdapter(ircd.port, {
+      flood: { burst: 5, refillMs: 200, maxQueued: 40, maxLinesPerMessage: 100 },
+    });
     cleanups.push(() => limited.stop());
     const bob = await raw("bob20");
     await bob.join("#flood");

@@ -52,7 +52,13 @@ function makeAdapter(server: string, port: number, log: pino.Logger): Adapter {
     gateway: { domain: "irc.localhost", name: "IRC" },
     settings: ircAdapter.configSchema.parse({
       servers: { [server]: { host: "127.0.0.1", port } },
-      flood: { burst: 100, refillMs: 10, maxQueued: 500 },
+      flood: {
+        burst: 100,
+        refillMs: 10,
+        maxQueued: 500,
+        networkLinesPerSecond: 100_000,
+        maxLinesPerMessage: 100,
+      },
       connections: { minIntervalMs: 0 },
       reconnect: { minMs: 5_000, maxMs: 10_000 },
     }),

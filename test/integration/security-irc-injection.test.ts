@@ -181,6 +181,7 @@ beforeAll(async () => {
   const factory = ircAdapter as AdapterFactory<unknown>;
   const config = parseConfigText(
     `
+mode: development
 redis: { url: "${redis.url}" }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
 gateways:
@@ -192,7 +193,7 @@ gateways:
     settings:
       servers: { localhost: { host: 127.0.0.1, port: ${recorder.port} } }
       connections: { minIntervalMs: 0 }
-      flood: { burst: 500, refillMs: 1, maxQueued: 2000 }
+      flood: { burst: 500, refillMs: 1, maxQueued: 2000, networkLinesPerSecond: 100000, maxLinesPerMessage: 100 }
 `,
     "s3.yaml",
     { adapterSchemas: { irc: factory.configSchema } },

@@ -6,7 +6,8 @@
  * The gateway is `irc.localhost`; the IRC server is listed in its settings as `localhost`, so
  * channel `#chan` is the room `#chan%localhost@irc.localhost` and nick `bob` is the contact
  * `bob%localhost@irc.localhost`. Flood limits are raised so tests are not paced; a second
- * gateway, `irc-slow.localhost`, keeps a small flood limiter for the tests of it.
+ * gateway, `irc-slow.localhost`, keeps a small flood limiter for the tests of it; an optional
+ * third, `irc-prod.localhost`, has the production limits.
  *
  * Postern reaches the IRC server through a small TCP relay in this file, so that a "crash" can cut
  * the gateway's IRC sockets the way `kill -9` does (no QUIT, the server just sees the sockets
@@ -20,6 +21,7 @@ import type { AdapterFactory } from "../../src/adapter/adapter.ts";
 import { parseConfigText } from "../../src/config/load.ts";
 import type { PosternConfig } from "../../src/config/schema.ts";
 import { type RunningPostern, startPostern } from "../../src/core/app.ts";
+import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
 import { connectIrc, type RawIrcClient } from "./irc-client.ts";
 import { type IrcServer, startInspircd, startNgircd } from "./ircd.ts";
 import { type ProsodyServer, startProsody } from "./prosody.ts";
@@ -29,6 +31,8 @@ import { connectXmpp, type Element, type XmppTestClient, xml } from "./xmpp-clie
 export const IRC_GATEWAY = "irc.localhost";
 /** A second gateway on the same IRC server with a small flood limiter (burst 2, queue 4). */
 export const SLOW_GATEWAY = "irc-slow.localhost";
+/** With `productionGateway`: a gateway with the production throttle profile (the IRC defaults). */
+export const PROD_GATEWAY = "irc-prod.localhost";
 /** The IRC server's name in the gateway settings (and so in every address). */
 export const IRC_SERVER = "localhost";
 export const IRC_USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "mallory", "admin"] as const;
@@ -49,6 +53,16 @@ export interface IrcHarnessOptions {
   ircd?: "ngircd" | "inspircd";
   /** Extra settings for the main gateway, as YAML flow-mapping entries (e.g. `reconnect: {...}`). */
   settings?: string;
+  /**
+   * Points the gateways at this port on 127.0.0.1 (e.g. a scripted IRC server) instead of the
+   * harness's ircd; `irc()` clients still reach the ircd, and `blockIrc`/`crashPostern` do not
+   * apply to this server.
+   */
+  ircPort?: number;
+  /** Puts a TCP fault proxy (`ircProxy`) on Postern's way to the ircd, behind the relay. */
+  faultProxy?: boolean;
+  /** Adds PROD_GATEWAY, whose flood and connection limits are the defaults (RELIABILITY.md S7). */
+  productionGateway?: boolean;
 }
 
 export interface IrcHarness {
@@ -57,6 +71,8 @@ export interface IrcHarness {
   ircd: IrcServer;
   config: PosternConfig;
   postern: RunningPostern;
+  /** With the `faultProxy` option: the fault proxy between Postern (its relay) and the ircd. */
+  ircProxy?: FaultProxy;
   /** Logs in a test user (resource defaults to "test") and sends initial presence. */
   login(user: IrcTestUser, resource?: string): Promise<XmppTestClient>;
   /** A raw IRC client connected straight to the IRC server (closed by `stop`). */
@@ -83,6 +99,7 @@ export async function startIrcHarness(opts: IrcHarnessOptions = {}): Promise<Irc
       components: [
         { domain: IRC_GATEWAY, secret },
         { domain: SLOW_GATEWAY, secret },
+        ...(opts.productionGateway ? [{ domain: PROD_GATEWAY, secret }] : []),
       ],
       users: IRC_USERS.map((username) => ({ username, password: PASSWORD })),
     }),
@@ -90,30 +107,35 @@ export async function startIrcHarness(opts: IrcHarnessOptions = {}): Promise<Irc
       ? startInspircd({ serverName: "irc.test" })
       : startNgircd({ serverName: "irc.test" }),
   ]);
-  const relay = await startRelay(ircd.port);
-  const gateway = (domain: string, settings: string) => `
+  const ircProxy = opts.faultProxy
+    ? await startFaultProxy({ target: { host: "127.0.0.1", port: ircd.port } })
+    : undefined;
+  const relay = await startRelay(ircProxy?.port ?? ircd.port);
+  const gateway = (domain: string, settings: string, testConnections = true) => `
   - domain: ${domain}
     adapter: irc
     xmpp: { host: 127.0.0.1, port: ${prosody.componentPort}, secret: "${secret}" }
     users: { allowedDomains: [localhost], admins: [admin@localhost] }
     limits: { maxBodyBytes: 16384 }
     settings:
-      servers: { ${IRC_SERVER}: { host: 127.0.0.1, port: ${relay.port} } }
-      connections: { minIntervalMs: 0 }
+      servers: { ${IRC_SERVER}: { host: 127.0.0.1, port: ${opts.ircPort ?? relay.port} } }
+      ${testConnections ? "connections: { minIntervalMs: 0 }" : ""}
       ${settings}
 `;
   const yaml = `
 log: { level: warn }
+mode: development
 redis: { url: "${redis.url}", keyPrefix: "irc-test:" }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
 gateways:
 ${gateway(
   IRC_GATEWAY,
-  `flood: { burst: 100, refillMs: 10, maxQueued: 500 }
+  `flood: { burst: 100, refillMs: 10, maxQueued: 500, networkLinesPerSecond: 100000, maxLinesPerMessage: 100 }
       reconnect: { minMs: 300, maxMs: 2000 }
       ${opts.settings ?? ""}`,
 )}
 ${gateway(SLOW_GATEWAY, "flood: { burst: 2, refillMs: 400, maxQueued: 4 }")}
+${opts.productionGateway ? gateway(PROD_GATEWAY, "", false) : ""}
 `;
   const factory = ircAdapter as AdapterFactory<unknown>;
   const config = parseConfigText(yaml, "irc-harness.yaml", { adapterSchemas: { irc: factory.configSchema } });
@@ -127,6 +149,7 @@ ${gateway(SLOW_GATEWAY, "flood: { burst: 2, refillMs: 400, maxQueued: 4 }")}
     redis,
     ircd,
     config,
+    ircProxy,
     postern: await start(),
     async login(user, resource = "test") {
       const client = await connectXmpp({
@@ -166,6 +189,7 @@ ${gateway(SLOW_GATEWAY, "flood: { burst: 2, refillMs: 400, maxQueued: 4 }")}
       await Promise.all(ircClients.map((c) => c.close().catch(() => undefined)));
       await harness.postern.stop().catch(() => undefined);
       await relay.close();
+      await ircProxy?.close();
       await Promise.all([prosody.stop(), redis.stop(), ircd.stop()]);
     },
   };

@@ -76,6 +76,7 @@ describe("a valid configuration", () => {
       adapterSchemas: { irc: permissive, telegram: permissive },
     });
     expect(config).toEqual({
+      mode: "production",
       log: { level: "debug" },
       redis: {
         url: "redis://127.0.0.1:6379/0",
@@ -109,6 +110,8 @@ describe("a valid configuration", () => {
             maxStanzaBytes: 262144,
             maxBodyBytes: 65536,
             registrationsPerHourPerDomain: 20,
+            registrationsPerHourPerJid: 3,
+            roomJoinsPer10sPerJid: 20,
             outboxMaxStanzas: 50000,
           },
           settings: { servers: { libera: { host: "irc.libera.chat", port: 6697 } } },
@@ -128,6 +131,8 @@ describe("a valid configuration", () => {
             maxStanzaBytes: 262144,
             maxBodyBytes: 65536,
             registrationsPerHourPerDomain: 20,
+            registrationsPerHourPerJid: 3,
+            roomJoinsPer10sPerJid: 20,
             outboxMaxStanzas: 50000,
           },
           settings: {},
@@ -156,6 +161,8 @@ describe("a valid configuration", () => {
         maxStanzaBytes: 262144,
         maxBodyBytes: 65536,
         registrationsPerHourPerDomain: 20,
+        registrationsPerHourPerJid: 3,
+        roomJoinsPer10sPerJid: 20,
         outboxMaxStanzas: 50000,
       },
       settings: {},
