@@ -47,6 +47,10 @@ declare module "@xmpp/component-core" {
     options: { service: string; domain: string };
     jid: { toString(): string } | null;
     start(): Promise<void>;
+    /** Opens the socket (what `start` does first). */
+    connect(service: string): Promise<void>;
+    /** Opens the stream on a connected socket (what `start` does next). */
+    open(options: { domain: string }): Promise<void>;
     stop(): Promise<void>;
     send(el: Element): Promise<void>;
     write(data: string): Promise<void>;

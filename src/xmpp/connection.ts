@@ -22,8 +22,8 @@ export interface ComponentLinkOptions {
   secret: string;
   /** A stanza larger than this closes the stream with `policy-violation`. */
   maxStanzaBytes: number;
-  /** First reconnect delay bound and cap, in ms. */
-  backoff?: { minMs: number; maxMs: number };
+  /** Reconnect timing: the first try within `firstMaxMs` (uniform), then doubling up to `maxMs`. */
+  backoff?: { firstMaxMs: number; maxMs: number };
   /**
    * Half-open detection: after `idleMs` without a byte from the server, ping `pingTo` (a domain
    * the server answers for); with nothing received for `deadMs`, or a ping unanswered for `deadMs`,
@@ -33,6 +33,8 @@ export interface ComponentLinkOptions {
   log: Logger;
 }
 
+/** Reconnection attempts never start closer together than this (RELIABILITY.md R7: ≤ 1 a second). */
+const MIN_ATTEMPT_GAP_MS = 1_000;
 /** Deepest element nesting a stanza may have (the stanza itself is level 1). */
 export const MAX_ELEMENT_DEPTH = 64;
 /** Most attributes one element may carry. */
@@ -48,6 +50,8 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
   private entity: Component | null = null;
   private stopped = true;
   private attempt = 0;
+  /** When the last connection attempt started (for the 1 s floor between attempts). */
+  private lastAttemptAt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private isOnline = false;
   private lastInbound = 0;
@@ -232,6 +236,7 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
   }
 
   private connect(): void {
+    this.lastAttemptAt = Date.now();
     const { host, port, domain, secret, log } = this.options;
     const entity = new Component({ service: `xmpp://${host}:${port}`, domain });
     this.entity = entity;
@@ -260,13 +265,19 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
       void entity.disconnect().catch(() => undefined);
     });
 
-    entity.start().catch((err: unknown) => {
-      log.warn(
-        { err: err instanceof Error ? err.message : String(err), host, port },
-        "component connect failed",
-      );
-      this.onDown(entity);
-    });
+    // Not `entity.start()`: it creates an "online" promise before writing the stream header and
+    // leaves it unhandled when that write fails (a server that accepts and then resets), which
+    // is an unhandled rejection per failed attempt. "online" is handled by the listener above.
+    entity
+      .connect(entity.options.service)
+      .then(() => entity.open({ domain }))
+      .catch((err: unknown) => {
+        log.warn(
+          { err: err instanceof Error ? err.message : String(err), host, port },
+          "component connect failed",
+        );
+        this.onDown(entity);
+      });
   }
 
   private onDown(entity: Component): void {
@@ -281,17 +292,26 @@ export class ComponentLink extends EventEmitter<LinkEvents> {
     }
     this.setOnline(false);
     if (this.stopped) return;
-    const { minMs, maxMs } = this.options.backoff ?? { minMs: 1_000, maxMs: 60_000 };
-    // Truncated exponential backoff with "equal jitter": never a tight loop, never in lockstep
-    // with other gateways reconnecting to the same server.
-    const ceiling = Math.min(maxMs, minMs * 2 ** this.attempt);
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    const { firstMaxMs, maxMs } = this.options.backoff ?? { firstMaxMs: 5_000, maxMs: 60_000 };
+    // RELIABILITY.md R7: the first try uniform over 0–firstMaxMs (a restarted server is not hit by
+    // every component at once), then truncated exponential backoff with "equal jitter" (×2 up to
+    // maxMs); never two attempts less than a second apart, even when a link that came up is
+    // dropped at once and its attempt count starts again.
+    const delay =
+      this.attempt === 0
+        ? Math.random() * firstMaxMs
+        : (() => {
+            const ceiling = Math.min(maxMs, firstMaxMs * 2 ** this.attempt);
+            return ceiling / 2 + Math.random() * (ceiling / 2);
+          })();
+    const sinceLastAttempt = Date.now() - this.lastAttemptAt;
+    const wait = Math.max(delay, MIN_ATTEMPT_GAP_MS - sinceLastAttempt);
     this.attempt += 1;
-    this.options.log.info({ delayMs: Math.round(delay), attempt: this.attempt }, "component reconnecting");
+    this.options.log.info({ delayMs: Math.round(wait), attempt: this.attempt }, "component reconnecting");
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       if (!this.stopped) this.connect();
-    }, delay);
+    }, wait);
     this.retryTimer.unref?.();
   }
 
