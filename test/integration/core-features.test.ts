@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GATEWAY, type Harness, startHarness } from "../support/gateway-harness.ts";
+import { registerWithForm } from "../support/registration-form.ts";
 import { type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
@@ -20,22 +21,7 @@ let alice: XmppTestClient;
 beforeAll(async () => {
   h = await startHarness();
   alice = await h.login("alice");
-  await alice.iq(
-    xml(
-      "iq",
-      { type: "set", to: GATEWAY },
-      xml(
-        "query",
-        { xmlns: "jabber:iq:register" },
-        xml(
-          "x",
-          { xmlns: NS_DATA, type: "submit" },
-          xml("field", { var: "nick" }, xml("value", {}, "alice")),
-          xml("field", { var: "password" }, xml("value", {}, "pw")),
-        ),
-      ),
-    ),
-  );
+  await registerWithForm(alice, GATEWAY, { nick: "alice", password: "pw" });
   h.network.roomMembers.set("#den", [
     { nick: "carol", contactId: "carol", role: "participant", affiliation: "none" },
   ]);

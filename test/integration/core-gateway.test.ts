@@ -4,13 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GATEWAY, type Harness, startHarness } from "../support/gateway-harness.ts";
+import { NS_DATA, NS_REGISTER, registerWithForm, submittedForm } from "../support/registration-form.ts";
 import { IqError, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
-const NS_REGISTER = "jabber:iq:register";
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
-const NS_DATA = "jabber:x:data";
 const NS_MUC = "http://jabber.org/protocol/muc";
 const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
 
@@ -25,20 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
 });
-
-function submitForm(values: Record<string, string>) {
-  return xml(
-    "x",
-    { xmlns: NS_DATA, type: "submit" },
-    ...Object.entries(values).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))),
-  );
-}
-
-async function register(client: XmppTestClient, values: Record<string, string>) {
-  return client.iq(
-    xml("iq", { type: "set", to: GATEWAY }, xml("query", { xmlns: NS_REGISTER }, submitForm(values))),
-  );
-}
 
 async function iqError(promise: Promise<unknown>): Promise<string> {
   try {
@@ -130,9 +115,11 @@ describe("registration (XEP-0077)", () => {
   });
 
   it("refuses a value the network rejects, then registers, and keeps the secret hidden", async () => {
-    expect(await iqError(register(alice, { nick: "alice", password: "wrong" }))).toBe("not-acceptable");
-    expect(await iqError(register(alice, { nick: "alice" }))).toBe("not-acceptable");
-    await register(alice, { nick: "alice", password: "hunter2" });
+    expect(await iqError(registerWithForm(alice, GATEWAY, { nick: "alice", password: "wrong" }))).toBe(
+      "not-acceptable",
+    );
+    expect(await iqError(registerWithForm(alice, GATEWAY, { nick: "alice" }))).toBe("not-acceptable");
+    await registerWithForm(alice, GATEWAY, { nick: "alice", password: "hunter2" });
     const subscribe = await alice.waitFor(
       (s) => s.name === "presence" && s.attrs.type === "subscribe" && s.attrs.from === GATEWAY,
       "the gateway asking for a subscription",
@@ -154,15 +141,17 @@ describe("registration (XEP-0077)", () => {
   });
 
   it("re-registers with a new nick, keeping the password left empty", async () => {
-    await register(alice, { nick: "alice2", password: "" });
+    await registerWithForm(alice, GATEWAY, { nick: "alice2", password: "" });
     const stored = await h.postern.store.registrations.load(GATEWAY, "alice@localhost");
     expect(stored?.values).toEqual({ nick: "alice2", password: "hunter2" });
-    await register(alice, { nick: "alice", password: "" });
+    await registerWithForm(alice, GATEWAY, { nick: "alice", password: "" });
   });
 
   it("refuses an identity already bound to another JID with conflict", async () => {
     const mallory = await h.login("mallory");
-    expect(await iqError(register(mallory, { nick: "alice", password: "x" }))).toBe("conflict");
+    expect(await iqError(registerWithForm(mallory, GATEWAY, { nick: "alice", password: "x" }))).toBe(
+      "conflict",
+    );
   });
 
   it("stores secrets encrypted", async () => {
@@ -178,7 +167,7 @@ describe("registration (XEP-0077)", () => {
 
   it("unregisters with <remove/>, leaving no key of that user", async () => {
     const bob = await h.login("bob");
-    await register(bob, { nick: "bob", password: "pw" });
+    await registerWithForm(bob, GATEWAY, { nick: "bob", password: "pw" });
     await bob.iq(
       xml("iq", { type: "set", to: GATEWAY }, xml("query", { xmlns: NS_REGISTER }, xml("remove"))),
     );
@@ -231,7 +220,7 @@ describe("ad-hoc commands (XEP-0050)", () => {
         xml(
           "command",
           { xmlns: NS_COMMANDS, node: "test:greet", sessionid, action: "next" },
-          submitForm({ name: "Alice" }),
+          submittedForm({ name: "Alice" }),
         ),
       ),
     );
@@ -245,7 +234,7 @@ describe("ad-hoc commands (XEP-0050)", () => {
         xml(
           "command",
           { xmlns: NS_COMMANDS, node: "test:greet", sessionid, action: "complete" },
-          submitForm({ colour: "blue" }),
+          submittedForm({ colour: "blue" }),
         ),
       ),
     );

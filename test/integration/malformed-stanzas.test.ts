@@ -3,72 +3,32 @@
  * server on the component socket, so nothing sanitises them first. Each gets the listed answer,
  * and the process keeps serving afterwards.
  */
-import { randomBytes } from "node:crypto";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AdapterFactory } from "../../src/adapter/adapter.ts";
-import { parseConfigText } from "../../src/config/load.ts";
-import { type RunningPostern, startPostern } from "../../src/core/app.ts";
-import { type ComponentPeer, type FakeXmppServer, startFakeXmppServer } from "../support/fake-xmpp-server.ts";
-import { type RedisServer, startRedis } from "../support/redis.ts";
-import { TestNetwork, testAdapterFactory } from "../support/test-network.ts";
+import { type FakeServerRig, startFakeServerRig } from "../support/fake-server-rig.ts";
+import { TestNetwork } from "../support/test-network.ts";
 
 const GW = "test.localhost";
 const USER = "alice@localhost/res";
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
-let redis: RedisServer;
-let server: FakeXmppServer;
-let postern: RunningPostern;
-let peer: ComponentPeer;
+let rig: FakeServerRig;
 const network = new TestNetwork();
-let counter = 0;
 
 beforeAll(async () => {
-  const secret = randomBytes(8).toString("hex");
-  redis = await startRedis();
-  server = await startFakeXmppServer({ domain: GW, secret });
-  const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
-  const config = parseConfigText(
-    `
-redis: { url: "${redis.url}" }
-secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
-gateways:
-  - domain: ${GW}
-    adapter: test
-    xmpp: { host: 127.0.0.1, port: ${server.port}, secret: "${secret}" }
-    users: { allowedDomains: [localhost] }
-    limits: { maxStanzaBytes: 65536, maxBodyBytes: 1024 }
-    settings: {}
-`,
-    "corpus.yaml",
-    { adapterSchemas: { test: factory.configSchema } },
-  );
-  const started = startPostern(
-    config,
-    { test: factory },
-    { log: pino({ level: process.env.POSTERN_TEST_LOG ?? "silent" }) },
-  );
-  peer = await server.nextComponent();
-  postern = await started;
+  rig = await startFakeServerRig({
+    domain: GW,
+    network,
+    limits: { maxStanzaBytes: 65536, maxBodyBytes: 1024 },
+    sourceName: "corpus.yaml",
+  });
 }, 60_000);
 
 afterAll(async () => {
-  await postern?.stop();
-  await server?.close();
-  await redis?.stop();
+  await rig?.stop();
 });
 
-/** Sends raw XML with a fresh id placeholder `ID`, returns the id. */
-function send(raw: string): string {
-  counter += 1;
-  const id = `c${counter}`;
-  peer.sendRaw(raw.replaceAll("ID", id));
-  return id;
-}
-
 async function errorFor(id: string): Promise<string> {
-  const el = await peer.waitFor((e) => e.attrs.id === id, `a reply to ${id}`);
+  const el = await rig.peer.waitFor((e) => e.attrs.id === id, `a reply to ${id}`);
   expect(el.attrs.type).toBe("error");
   const condition = el
     .getChild("error")
@@ -79,9 +39,11 @@ async function errorFor(id: string): Promise<string> {
 
 /** Proves `id` got no answer: a ping sent after it is answered, and nothing for `id` came first. */
 async function noReplyTo(id: string): Promise<void> {
-  const ping = send(`<iq type='get' id='ID' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/></iq>`);
-  await peer.waitFor((e) => e.attrs.id === ping, "the ping after a dropped stanza");
-  expect(peer.elements.some((e) => e.attrs.id === id)).toBe(false);
+  const ping = rig.sendXml(
+    `<iq type='get' id='ID' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/></iq>`,
+  );
+  await rig.peer.waitFor((e) => e.attrs.id === ping, "the ping after a dropped stanza");
+  expect(rig.peer.elements.some((e) => e.attrs.id === id)).toBe(false);
 }
 
 describe("corpus A on the component socket", () => {
@@ -204,7 +166,7 @@ describe("corpus A on the component socket", () => {
       "service-unavailable",
     ],
   ])("%s", async (_name, raw, expected) => {
-    const id = send(raw);
+    const id = rig.sendXml(raw);
     if (expected === null) await noReplyTo(id);
     else expect(await errorFor(id)).toBe(expected);
   });
@@ -227,14 +189,14 @@ describe("corpus A on the component socket", () => {
       `<!-- hi --><?pi x?><message id='ID' to='x@other.example' from='${USER}'/>`,
     ],
   ])("drops %s without an answer", async (_name, raw) => {
-    const id = send(raw);
+    const id = rig.sendXml(raw);
     await noReplyTo(id);
   });
 
   it("refuses a body over the limit with not-acceptable and sends nothing to the network", async () => {
-    await registerAlice();
+    expect(await rig.register(USER, { nick: "alice", password: "pw" })).toBe("result");
     const before = network.sent.length;
-    const id = send(
+    const id = rig.sendXml(
       `<message id='ID' from='${USER}' to='carol@${GW}' type='chat'><body>${"x".repeat(2000)}</body></message>`,
     );
     expect(await errorFor(id)).toBe("not-acceptable");
@@ -244,7 +206,7 @@ describe("corpus A on the component socket", () => {
   it("chooses one body among many", async () => {
     const before = network.sent.length;
     const bodies = Array.from({ length: 500 }, (_, i) => `<body xml:lang='l${i}'>b${i}</body>`).join("");
-    send(
+    rig.sendXml(
       `<message id='ID' from='${USER}' to='carol@${GW}' type='chat'><body>first</body>${bodies}</message>`,
     );
     const sent = await network.waitForSent(before + 1, "the message with 501 bodies");
@@ -257,7 +219,7 @@ describe("corpus A on the component socket", () => {
       `<message id='split' from='${USER}' to='carol@${GW}' type='chat'><body>héllo 🎉 мир</body></message>`,
       "utf8",
     );
-    for (const b of bytes) peer.sendRaw(Buffer.from([b]));
+    for (const b of bytes) rig.peer.sendRaw(Buffer.from([b]));
     const sent = await network.waitForSent(before + 1, "the byte-by-byte message");
     expect(sent[before]?.message.text.text).toBe("héllo 🎉 мир");
   });
@@ -282,19 +244,13 @@ describe("corpus A on the component socket", () => {
     ],
     ["mismatched tags", "<message><body></message>"],
   ])("closes the stream on %s, reconnects, and keeps serving", async (_name, raw) => {
-    peer.sendRaw(raw);
-    await peer.closed;
-    peer = await server.nextComponent(30_000);
-    const id = send(`<iq type='get' id='ID' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/></iq>`);
-    const pong = await peer.waitFor((e) => e.attrs.id === id, "a ping answer on the new stream");
+    rig.peer.sendRaw(raw);
+    await rig.peer.closed;
+    await rig.reconnected(30_000);
+    const id = rig.sendXml(
+      `<iq type='get' id='ID' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/></iq>`,
+    );
+    const pong = await rig.peer.waitFor((e) => e.attrs.id === id, "a ping answer on the new stream");
     expect(pong.attrs.type).toBe("result");
   });
 });
-
-async function registerAlice(): Promise<void> {
-  const id = send(
-    `<iq type='set' id='ID' from='${USER}' to='${GW}'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='nick'><value>alice</value></field><field var='password'><value>pw</value></field></x></query></iq>`,
-  );
-  const reply = await peer.waitFor((e) => e.attrs.id === id, "the registration result");
-  expect(reply.attrs.type).toBe("result");
-}

@@ -8,13 +8,13 @@ import { Cluster, type Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { AdapterFactory } from "../../src/adapter/adapter.ts";
-import { parseConfigText } from "../../src/config/load.ts";
 import { type RunningPostern, startPostern } from "../../src/core/app.ts";
 import { createRedis, type RedisClient, Store } from "../../src/store/index.ts";
 import { type ProsodyServer, startProsody } from "../support/prosody.ts";
 import { type RedisCluster, startRedisCluster } from "../support/redis-cluster.ts";
-import { TestNetwork, testAdapterFactory } from "../support/test-network.ts";
+import { registerWithForm } from "../support/registration-form.ts";
+import { TestNetwork } from "../support/test-network.ts";
+import { testNetworkConfig } from "../support/test-network-config.ts";
 import { connectXmpp, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const GW = "irc.example.org";
@@ -206,23 +206,13 @@ describe("the core end to end on a Redis Cluster", () => {
       components: [{ domain: DOMAIN, secret }],
       users: [{ username: "alice", password: "pw" }],
     });
-    const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
     // What gateway-harness.ts builds, with `cluster` in place of `url`.
-    const nodes = cluster.nodes.map((n) => `{ host: ${n.host}, port: ${n.port} }`).join(", ");
-    const config = parseConfigText(
-      `
-redis: { cluster: { nodes: [${nodes}] }, keyPrefix: "e2e:" }
-secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
-gateways:
-  - domain: ${DOMAIN}
-    adapter: test
-    xmpp: { host: 127.0.0.1, port: ${prosody.componentPort}, secret: "${secret}" }
-    users: { allowedDomains: [localhost] }
-    settings: {}
-`,
-      "cluster.yaml",
-      { adapterSchemas: { test: factory.configSchema } },
-    );
+    const { config, factory } = testNetworkConfig(network, {
+      domain: DOMAIN,
+      xmpp: { port: prosody.componentPort, secret },
+      redis: { cluster: { nodes: cluster.nodes }, keyPrefix: "e2e:" },
+      sourceName: "cluster.yaml",
+    });
     const log = pino({ level: process.env.POSTERN_TEST_LOG ?? "silent" });
     postern = await startPostern(config, { test: factory }, { log, waitOnlineMs: 15_000 });
     alice = await connectXmpp({
@@ -242,22 +232,7 @@ gateways:
   });
 
   it("registers, joins a room and relays a message both ways", async () => {
-    await alice.iq(
-      xml(
-        "iq",
-        { type: "set", to: DOMAIN },
-        xml(
-          "query",
-          { xmlns: "jabber:iq:register" },
-          xml(
-            "x",
-            { xmlns: "jabber:x:data", type: "submit" },
-            xml("field", { var: "nick" }, xml("value", {}, "alice")),
-            xml("field", { var: "password" }, xml("value", {}, "pw")),
-          ),
-        ),
-      ),
-    );
+    await registerWithForm(alice, DOMAIN, { nick: "alice", password: "pw" });
     network.roomMembers.set("#lobby", [
       { nick: "carol", contactId: "carol", role: "participant", affiliation: "none" },
     ]);

@@ -4,16 +4,10 @@
  * structural violation ends in the named stream error, the link reconnects, and the gateway keeps
  * serving; the size cap is set well above these inputs, so the limits themselves are what answer.
  */
-import { randomBytes } from "node:crypto";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AdapterFactory } from "../../src/adapter/adapter.ts";
-import { parseConfigText } from "../../src/config/load.ts";
-import { type RunningPostern, startPostern } from "../../src/core/app.ts";
 import { MAX_ATTRIBUTES, MAX_ELEMENT_DEPTH } from "../../src/xmpp/connection.ts";
-import { type ComponentPeer, type FakeXmppServer, startFakeXmppServer } from "../support/fake-xmpp-server.ts";
-import { type RedisServer, startRedis } from "../support/redis.ts";
-import { TestNetwork, testAdapterFactory } from "../support/test-network.ts";
+import { type FakeServerRig, startFakeServerRig } from "../support/fake-server-rig.ts";
+import { TestNetwork } from "../support/test-network.ts";
 
 const GW = "test.localhost";
 const USER = "alice@localhost/res";
@@ -21,56 +15,22 @@ const STREAMS = "urn:ietf:params:xml:ns:xmpp-streams";
 /** Far above every input below, so that no answer here comes from the byte cap. */
 const MAX_STANZA_BYTES = 1_048_576;
 
-let redis: RedisServer;
-let server: FakeXmppServer;
-let postern: RunningPostern;
-let peer: ComponentPeer;
+let rig: FakeServerRig;
 const network = new TestNetwork();
-let counter = 0;
 
 beforeAll(async () => {
-  const secret = randomBytes(8).toString("hex");
-  redis = await startRedis();
-  server = await startFakeXmppServer({ domain: GW, secret });
-  const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
-  const config = parseConfigText(
-    `
-redis: { url: "${redis.url}" }
-secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
-gateways:
-  - domain: ${GW}
-    adapter: test
-    xmpp: { host: 127.0.0.1, port: ${server.port}, secret: "${secret}" }
-    users: { allowedDomains: [localhost] }
-    limits: { maxStanzaBytes: ${MAX_STANZA_BYTES}, maxBodyBytes: 1024 }
-    settings: {}
-`,
-    "corpus-a.yaml",
-    { adapterSchemas: { test: factory.configSchema } },
-  );
-  const started = startPostern(
-    config,
-    { test: factory },
-    { log: pino({ level: process.env.POSTERN_TEST_LOG ?? "silent" }) },
-  );
-  peer = await server.nextComponent();
-  postern = await started;
-  await registerAlice();
+  rig = await startFakeServerRig({
+    domain: GW,
+    network,
+    limits: { maxStanzaBytes: MAX_STANZA_BYTES, maxBodyBytes: 1024 },
+    sourceName: "corpus-a.yaml",
+  });
+  expect(await rig.register(USER, { nick: "alice", password: "pw" })).toBe("result");
 }, 60_000);
 
 afterAll(async () => {
-  await postern?.stop();
-  await server?.close();
-  await redis?.stop();
+  await rig?.stop();
 });
-
-/** Sends raw XML with a fresh id in place of `ID`, returns the id. */
-function send(raw: string): string {
-  counter += 1;
-  const id = `a${counter}`;
-  peer.sendRaw(raw.replaceAll("ID", id));
-  return id;
-}
 
 /** A chat message from the registered user to a contact, with `inner` as its content. */
 function chat(inner: string, attrs = ""): string {
@@ -79,21 +39,23 @@ function chat(inner: string, attrs = ""): string {
 
 /** Sends `raw`, expects the gateway to close the stream with `condition`, then a working new stream. */
 async function expectStreamError(raw: string, condition: string): Promise<void> {
-  const closing = peer;
+  const closing = rig.peer;
   closing.sendRaw(raw);
   await closing.closed;
   const error = closing.elements.find((e) => e.name === "stream:error");
   expect(error?.getChildElements().map((c) => `${c.name} ${c.getNS()}`)).toEqual([`${condition} ${STREAMS}`]);
-  peer = await server.nextComponent(30_000);
-  const id = send(`<iq type='get' id='ID' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/></iq>`);
-  const pong = await peer.waitFor((e) => e.attrs.id === id, "a ping answer on the new stream");
+  await rig.reconnected(30_000);
+  const id = rig.sendXml(
+    `<iq type='get' id='ID' from='${USER}' to='${GW}'><ping xmlns='urn:xmpp:ping'/></iq>`,
+  );
+  const pong = await rig.peer.waitFor((e) => e.attrs.id === id, "a ping answer on the new stream");
   expect(pong.attrs.type).toBe("result");
 }
 
 /** Sends a message and returns the text the network received for it. */
 async function delivered(raw: string, what: string): Promise<string> {
   const before = network.sent.length;
-  send(raw);
+  rig.sendXml(raw);
   const sent = await network.waitForSent(before + 1, what);
   return sent[before]!.message.text.text;
 }
@@ -184,11 +146,3 @@ describe("parser limits on the component link", () => {
     expect(await delivered(raw, "the message with a 10 KB xml:lang")).toBe("long lang");
   });
 });
-
-async function registerAlice(): Promise<void> {
-  const id = send(
-    `<iq type='set' id='ID' from='${USER}' to='${GW}'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='nick'><value>alice</value></field><field var='password'><value>pw</value></field></x></query></iq>`,
-  );
-  const reply = await peer.waitFor((e) => e.attrs.id === id, "the registration result");
-  expect(reply.attrs.type).toBe("result");
-}

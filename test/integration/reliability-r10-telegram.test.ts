@@ -23,8 +23,9 @@ import { type FakeBot, type FakeTelegram, startFakeTelegram } from "../fakes/tel
 import { type PosternProcess, startPosternProcess } from "../support/postern-process.ts";
 import { type ProsodyServer, startProsody } from "../support/prosody.ts";
 import { type RedisServer, startRedis } from "../support/redis.ts";
+import { registerWithForm } from "../support/registration-form.ts";
 import { removeDir, tempDir } from "../support/service.ts";
-import { connectXmpp, type XmppTestClient, xml } from "../support/xmpp-client.ts";
+import { connectXmpp, type XmppTestClient } from "../support/xmpp-client.ts";
 
 const GW = "telegram.localhost";
 const TOKEN = "7200001:AAr10-reliability-token-012345678";
@@ -93,6 +94,7 @@ async function configFor(name: string, relay: Server, secret: string, key: strin
     file,
     `
 log: { level: info }
+mode: development
 redis: { url: "${redis.url}" }
 secrets: { encryptionKey: "${key}" }
 gateways:
@@ -143,22 +145,7 @@ beforeAll(async () => {
   await alice.sendPresence();
   first = startPosternProcess(firstConfig);
   await first.waitForOutput("component online", "the first Postern's component link");
-  await alice.iq(
-    xml(
-      "iq",
-      { type: "set", to: GW },
-      xml(
-        "query",
-        { xmlns: "jabber:iq:register" },
-        xml(
-          "x",
-          { xmlns: "jabber:x:data", type: "submit" },
-          xml("field", { var: "token" }, xml("value", {}, TOKEN)),
-        ),
-      ),
-    ),
-    20_000,
-  );
+  await registerWithForm(alice, GW, { token: TOKEN }, 20_000);
   await alice.sendPresence({ to: GW });
   await waitUntil(() => bot.isLongPolling(), "the bot long-polling", 20_000);
 }, 90_000);

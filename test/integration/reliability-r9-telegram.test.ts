@@ -11,6 +11,7 @@
 import { writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FakeBot, FaultHandle } from "../fakes/telegram/server.ts";
+import { registerWithForm } from "../support/registration-form.ts";
 import {
   startTelegramHarness,
   type TelegramHarness,
@@ -43,21 +44,7 @@ beforeAll(async () => {
   bot = h.telegram.addBot({ token: TOKEN, username: "r9_bot", first_name: "R9" });
   for (const id of CHATS) h.telegram.addUser({ id, first_name: `User${id}` });
   alice = await h.login("alice");
-  await alice.iq(
-    xml(
-      "iq",
-      { type: "set", to: TG_GATEWAY },
-      xml(
-        "query",
-        { xmlns: "jabber:iq:register" },
-        xml(
-          "x",
-          { xmlns: "jabber:x:data", type: "submit" },
-          xml("field", { var: "token" }, xml("value", {}, TOKEN)),
-        ),
-      ),
-    ),
-  );
+  await registerWithForm(alice, TG_GATEWAY, { token: TOKEN });
   await alice.sendPresence({ to: TG_GATEWAY });
   await waitUntil(() => bot.isLongPolling(), "the bot long-polling", 20_000);
   // Each Telegram user opens the private chat, as Telegram requires before a bot may write.

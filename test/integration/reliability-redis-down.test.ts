@@ -11,6 +11,7 @@
 import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GATEWAY, type Harness, startHarness } from "../support/gateway-harness.ts";
+import { registerWithForm } from "../support/registration-form.ts";
 import { type Element, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const OUTAGE_S = Number(process.env.POSTERN_R3_OUTAGE_S ?? 10);
@@ -30,22 +31,7 @@ beforeAll(async () => {
   process.on("unhandledRejection", onRejection);
   h = await startHarness();
   alice = await h.login("alice");
-  await alice.iq(
-    xml(
-      "iq",
-      { type: "set", to: GATEWAY },
-      xml(
-        "query",
-        { xmlns: "jabber:iq:register" },
-        xml(
-          "x",
-          { xmlns: "jabber:x:data", type: "submit" },
-          xml("field", { var: "nick" }, xml("value", {}, "alice")),
-          xml("field", { var: "password" }, xml("value", {}, "pw")),
-        ),
-      ),
-    ),
-  );
+  await registerWithForm(alice, GATEWAY, { nick: "alice", password: "pw" });
   await alice.sendPresence({ to: GATEWAY });
   await h.network.waitForSession("alice@localhost");
   // One message through before the fault, and time for AOF (everysec) to sync the registration.

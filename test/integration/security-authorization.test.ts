@@ -5,19 +5,13 @@
  * O is alice@localhost; mallory@localhost is another registered local user; bob@localhost is
  * local but unregistered; eve@evil.example is on a domain outside the allow-list.
  */
-import { randomBytes } from "node:crypto";
 import { type Element, xml } from "@xmpp/component-core";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AdapterFactory } from "../../src/adapter/adapter.ts";
-import { parseConfigText } from "../../src/config/load.ts";
-import { type RunningPostern, startPostern } from "../../src/core/app.ts";
-import { type ComponentPeer, type FakeXmppServer, startFakeXmppServer } from "../support/fake-xmpp-server.ts";
-import { type RedisServer, startRedis } from "../support/redis.ts";
+import { type FakeServerRig, startFakeServerRig } from "../support/fake-server-rig.ts";
 import { TestNetwork, testAdapterFactory } from "../support/test-network.ts";
 
 const GW = "test.localhost";
-const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const NS_REGISTER = "jabber:iq:register";
 const NS_COMMANDS = "http://jabber.org/protocol/commands";
 const NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items";
@@ -28,12 +22,8 @@ const BOB = "bob@localhost";
 const EVE = "eve@evil.example";
 const ADMIN = "admin@localhost";
 
-let redis: RedisServer;
-let server: FakeXmppServer;
-let postern: RunningPostern;
-let peer: ComponentPeer;
+let rig: FakeServerRig;
 const network = new TestNetwork();
-let counter = 0;
 
 /** The test adapter plus one admin-only command, so admin gating is visible with it. */
 function withAdminCommand(factory: AdapterFactory<unknown>): AdapterFactory<unknown> {
@@ -61,94 +51,38 @@ function withAdminCommand(factory: AdapterFactory<unknown>): AdapterFactory<unkn
 }
 
 beforeAll(async () => {
-  const secret = randomBytes(8).toString("hex");
-  redis = await startRedis();
-  server = await startFakeXmppServer({ domain: GW, secret });
-  const factory = withAdminCommand(testAdapterFactory(network) as AdapterFactory<unknown>);
-  const config = parseConfigText(
-    `
-redis: { url: "${redis.url}" }
-secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
-gateways:
-  - domain: ${GW}
-    adapter: test
-    xmpp: { host: 127.0.0.1, port: ${server.port}, secret: "${secret}" }
-    users: { allowedDomains: [localhost], admins: [${ADMIN}] }
-    settings: {}
-`,
-    "authz.yaml",
-    { adapterSchemas: { test: factory.configSchema } },
-  );
-  const started = startPostern(
-    config,
-    { test: factory },
-    { log: pino({ level: process.env.POSTERN_TEST_LOG ?? "silent" }) },
-  );
-  peer = await server.nextComponent();
-  postern = await started;
+  rig = await startFakeServerRig({
+    domain: GW,
+    network,
+    factory: withAdminCommand(testAdapterFactory(network) as AdapterFactory<unknown>),
+    users: { allowedDomains: ["localhost"], admins: [ADMIN] },
+    sourceName: "authz.yaml",
+  });
   for (const [jid, nick] of [
     [ALICE, "alice"],
     [MALLORY, "mallory"],
     [ADMIN, "admin"],
   ] as const) {
-    expect(await register(`${jid}/r1`, { nick, password: "pw" })).toBe("result");
-    send(xml("presence", { from: `${jid}/r1`, to: GW }));
+    expect(await rig.register(`${jid}/r1`, { nick, password: "pw" })).toBe("result");
+    rig.send(xml("presence", { from: `${jid}/r1`, to: GW }));
     await network.waitForSession(jid);
   }
-  send(xml("presence", { from: `${ALICE}/r2`, to: GW }));
+  rig.send(xml("presence", { from: `${ALICE}/r2`, to: GW }));
   // alice (O) is in #room; her puppet there is "alice".
   await joined(`${ALICE}/r1`, "#room", "alice");
 }, 60_000);
 
 afterAll(async () => {
-  await postern?.stop();
-  await server?.close();
-  await redis?.stop();
+  await rig?.stop();
 });
-
-/** Sends a stanza as the server would, with a fresh id; returns the id. */
-function send(el: Element): string {
-  counter += 1;
-  const id = `z${counter}`;
-  el.attrs.id = id;
-  peer.sendRaw(el.toString());
-  return id;
-}
-
-async function replyTo(id: string): Promise<Element> {
-  return peer.waitFor((e) => e.attrs.id === id && e.attrs.type !== undefined, `a reply to ${id}`);
-}
-
-/** "result", or the error condition and type, e.g. "forbidden/auth". */
-async function outcome(id: string): Promise<string> {
-  const el = await replyTo(id);
-  if (el.attrs.type !== "error") return el.attrs.type ?? "none";
-  const error = el.getChild("error");
-  const condition = error?.getChildElements().find((c) => c.getNS() === STANZAS)?.name ?? "none";
-  return `${condition}/${error?.attrs.type}`;
-}
 
 function condition(answer: string): string {
   return answer.split("/")[0] ?? "";
 }
 
-function form(values: Record<string, string>): Element {
-  return xml(
-    "x",
-    { xmlns: "jabber:x:data", type: "submit" },
-    ...Object.entries(values).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))),
-  );
-}
-
-function register(from: string, values: Record<string, string>): Promise<string> {
-  return outcome(
-    send(xml("iq", { type: "set", from, to: GW }, xml("query", { xmlns: NS_REGISTER }, form(values)))),
-  );
-}
-
 function command(from: string, node: string, to = GW, extra: Record<string, string> = {}): Promise<string> {
-  return outcome(
-    send(
+  return rig.outcome(
+    rig.send(
       xml(
         "iq",
         { type: "set", from, to },
@@ -160,16 +94,16 @@ function command(from: string, node: string, to = GW, extra: Record<string, stri
 
 /** Sends a chat message; returns the id (an error reply, if any, carries it). */
 function chat(from: string, to: string, body: string): string {
-  return send(xml("message", { type: "chat", from, to }, xml("body", {}, body)));
+  return rig.send(xml("message", { type: "chat", from, to }, xml("body", {}, body)));
 }
 
 /** Joins `room` as `from` and waits for the self-presence (status 110). */
 async function joined(from: string, room: string, nick: string): Promise<Element> {
-  const mark = peer.elements.length;
-  send(xml("presence", { from, to: `${room}@${GW}/${nick}` }, xml("x", { xmlns: NS_MUC })));
-  return peer.waitFor(
+  const mark = rig.peer.elements.length;
+  rig.send(xml("presence", { from, to: `${room}@${GW}/${nick}` }, xml("x", { xmlns: NS_MUC })));
+  return rig.peer.waitFor(
     (e) =>
-      peer.elements.indexOf(e) >= mark &&
+      rig.peer.elements.indexOf(e) >= mark &&
       e.name === "presence" &&
       e.attrs.to === from &&
       e
@@ -182,8 +116,8 @@ async function joined(from: string, room: string, nick: string): Promise<Element
 
 /** Waits until a ping sent after everything above is answered: earlier stanzas were handled. */
 async function settled(from = `${ALICE}/r1`): Promise<void> {
-  const id = send(xml("iq", { type: "get", from, to: GW }, xml("ping", { xmlns: "urn:xmpp:ping" })));
-  await replyTo(id);
+  const id = rig.send(xml("iq", { type: "get", from, to: GW }, xml("ping", { xmlns: "urn:xmpp:ping" })));
+  await rig.answer(id);
 }
 
 describe("the owner O (alice), any resource", () => {
@@ -199,11 +133,11 @@ describe("the owner O (alice), any resource", () => {
   });
 
   it("receives her puppet's direct messages on her bare JID, so every resource gets them", async () => {
-    const mark = peer.elements.length;
+    const mark = rig.peer.elements.length;
     await network.say(ALICE, { kind: "direct", id: "carol" }, "carol", "hi alice");
-    const msg = await peer.waitFor(
+    const msg = await rig.peer.waitFor(
       (e) =>
-        peer.elements.indexOf(e) >= mark && e.name === "message" && e.getChildText("body") === "hi alice",
+        rig.peer.elements.indexOf(e) >= mark && e.name === "message" && e.getChildText("body") === "hi alice",
       "carol's message to alice",
     );
     expect(msg.attrs.to).toBe(ALICE);
@@ -211,23 +145,25 @@ describe("the owner O (alice), any resource", () => {
   });
 
   it("changes her puppet's nick in a room", async () => {
-    const mark = peer.elements.length;
-    send(xml("presence", { from: `${ALICE}/r1`, to: `#room@${GW}/alice2` }));
-    await peer.waitFor(
+    const mark = rig.peer.elements.length;
+    rig.send(xml("presence", { from: `${ALICE}/r1`, to: `#room@${GW}/alice2` }));
+    await rig.peer.waitFor(
       (e) =>
-        peer.elements.indexOf(e) >= mark &&
+        rig.peer.elements.indexOf(e) >= mark &&
         e.name === "presence" &&
         e.attrs.from === `#room@${GW}/alice2` &&
         e.attrs.to === `${ALICE}/r1`,
       "alice's new nick",
     );
-    send(xml("presence", { from: `${ALICE}/r1`, to: `#room@${GW}/alice` }));
+    rig.send(xml("presence", { from: `${ALICE}/r1`, to: `#room@${GW}/alice` }));
     await settled();
   });
 
   it("sees her own rooms in disco#items and runs her commands", async () => {
-    const items = await replyTo(
-      send(xml("iq", { type: "get", from: `${ALICE}/r2`, to: GW }, xml("query", { xmlns: NS_DISCO_ITEMS }))),
+    const items = await rig.answer(
+      rig.send(
+        xml("iq", { type: "get", from: `${ALICE}/r2`, to: GW }, xml("query", { xmlns: NS_DISCO_ITEMS })),
+      ),
     );
     const jids = items
       .getChild("query")
@@ -238,8 +174,8 @@ describe("the owner O (alice), any resource", () => {
   });
 
   it("modifies her registration", async () => {
-    expect(await register(`${ALICE}/r2`, { nick: "alice", password: "pw2" })).toBe("result");
-    send(xml("presence", { from: `${ALICE}/r1`, to: GW }));
+    expect(await rig.register(`${ALICE}/r2`, { nick: "alice", password: "pw2" })).toBe("result");
+    rig.send(xml("presence", { from: `${ALICE}/r1`, to: GW }));
     await network.waitForSession(ALICE);
     await joined(`${ALICE}/r1`, "#room", "alice");
   });
@@ -264,7 +200,7 @@ describe("another local user (mallory)", () => {
 
   it("messages in O's room are sent as her own puppet", async () => {
     const before = network.sent.length;
-    send(
+    rig.send(
       xml("message", { type: "groupchat", from: `${MALLORY}/r1`, to: `#room@${GW}` }, xml("body", {}, "m")),
     );
     const [sent] = (await network.waitForSent(before + 1, "mallory's room message")).slice(before);
@@ -272,8 +208,8 @@ describe("another local user (mallory)", () => {
   });
 
   it("cannot continue O's ad-hoc command session", async () => {
-    const first = await replyTo(
-      send(
+    const first = await rig.answer(
+      rig.send(
         xml(
           "iq",
           { type: "set", from: `${ALICE}/r1`, to: GW },
@@ -291,8 +227,8 @@ describe("another local user (mallory)", () => {
 
   it("does not see O's room in disco#items", async () => {
     await joined(`${ALICE}/r1`, "#alice-only", "alice");
-    const items = await replyTo(
-      send(
+    const items = await rig.answer(
+      rig.send(
         xml("iq", { type: "get", from: `${MALLORY}/r1`, to: GW }, xml("query", { xmlns: NS_DISCO_ITEMS })),
       ),
     );
@@ -310,7 +246,7 @@ describe("another local user (mallory)", () => {
   it("unregistering removes only her own registration", async () => {
     expect(await command(`${MALLORY}/r1`, "unregister")).toBe("result");
     expect(await command(`${ALICE}/r1`, "status")).toBe("result");
-    expect(await register(`${MALLORY}/r1`, { nick: "mallory", password: "pw" })).toBe("result");
+    expect(await rig.register(`${MALLORY}/r1`, { nick: "mallory", password: "pw" })).toBe("result");
   });
 });
 
@@ -318,27 +254,31 @@ describe("a remote-domain user (eve@evil.example)", () => {
   const from = `${EVE}/r`;
 
   it("gets not-allowed for sending, joining, nick change and registration", async () => {
-    expect(condition(await outcome(chat(from, `carol@${GW}`, "x")))).toBe("not-allowed");
+    expect(condition(await rig.outcome(chat(from, `carol@${GW}`, "x")))).toBe("not-allowed");
     expect(
       condition(
-        await outcome(
-          send(xml("message", { type: "groupchat", from, to: `#room@${GW}` }, xml("body", {}, "x"))),
+        await rig.outcome(
+          rig.send(xml("message", { type: "groupchat", from, to: `#room@${GW}` }, xml("body", {}, "x"))),
         ),
       ),
     ).toBe("not-allowed");
     expect(
       condition(
-        await outcome(send(xml("presence", { from, to: `#room@${GW}/eve` }, xml("x", { xmlns: NS_MUC })))),
+        await rig.outcome(
+          rig.send(xml("presence", { from, to: `#room@${GW}/eve` }, xml("x", { xmlns: NS_MUC }))),
+        ),
       ),
     ).toBe("not-allowed");
-    expect(condition(await outcome(send(xml("presence", { from, to: `#room@${GW}/alice` }))))).toBe(
+    expect(condition(await rig.outcome(rig.send(xml("presence", { from, to: `#room@${GW}/alice` }))))).toBe(
       "not-allowed",
     );
-    expect(condition(await register(from, { nick: "eve", password: "pw" }))).toBe("not-allowed");
+    expect(condition(await rig.register(from, { nick: "eve", password: "pw" }))).toBe("not-allowed");
     expect(
       condition(
-        await outcome(
-          send(xml("iq", { type: "set", from, to: GW }, xml("query", { xmlns: NS_REGISTER }, xml("remove")))),
+        await rig.outcome(
+          rig.send(
+            xml("iq", { type: "set", from, to: GW }, xml("query", { xmlns: NS_REGISTER }, xml("remove"))),
+          ),
         ),
       ),
     ).toBe("not-allowed");
@@ -351,8 +291,8 @@ describe("a remote-domain user (eve@evil.example)", () => {
 
   it("sees no binding metadata: disco#items lists nothing", async () => {
     // disco is public (servers disco components); the answer is empty rather than not-allowed.
-    const items = await replyTo(
-      send(xml("iq", { type: "get", from, to: GW }, xml("query", { xmlns: NS_DISCO_ITEMS }))),
+    const items = await rig.answer(
+      rig.send(xml("iq", { type: "get", from, to: GW }, xml("query", { xmlns: NS_DISCO_ITEMS }))),
     );
     expect(items.getChild("query")?.getChildren("item")).toEqual([]);
   });
@@ -362,17 +302,19 @@ describe("an unregistered local user (bob)", () => {
   const from = `${BOB}/r`;
 
   it("gets registration-required for sending, joining and commands", async () => {
-    expect(condition(await outcome(chat(from, `carol@${GW}`, "x")))).toBe("registration-required");
+    expect(condition(await rig.outcome(chat(from, `carol@${GW}`, "x")))).toBe("registration-required");
     expect(
       condition(
-        await outcome(send(xml("presence", { from, to: `#room@${GW}/bob` }, xml("x", { xmlns: NS_MUC })))),
+        await rig.outcome(
+          rig.send(xml("presence", { from, to: `#room@${GW}/bob` }, xml("x", { xmlns: NS_MUC }))),
+        ),
       ),
     ).toBe("registration-required");
     expect(condition(await command(from, "status"))).toBe("registration-required");
   });
 
   it("may register", async () => {
-    expect(await register(from, { nick: "bob", password: "pw" })).toBe("result");
+    expect(await rig.register(from, { nick: "bob", password: "pw" })).toBe("result");
     expect(await command(from, "unregister")).toBe("result");
   });
 });

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { xmppToStyled } from "../../src/xmpp/styling.ts";
 import { cleanText } from "../fakes/telegram/formatted-text.ts";
 import type { FakeBot } from "../fakes/telegram/server.ts";
+import { registerWithForm } from "../support/registration-form.ts";
 import { hostileBody } from "../support/telegram-format-bodies.ts";
 import {
   startTelegramHarness,
@@ -65,21 +66,7 @@ beforeAll(async () => {
   bot = h.telegram.addBot({ token: TOKEN, username: "s4_bot", first_name: "S4" });
   h.telegram.addUser({ id: ADA, first_name: "Ada" });
   alice = await h.login("alice");
-  await alice.iq(
-    xml(
-      "iq",
-      { type: "set", to: TG_GATEWAY },
-      xml(
-        "query",
-        { xmlns: "jabber:iq:register" },
-        xml(
-          "x",
-          { xmlns: "jabber:x:data", type: "submit" },
-          xml("field", { var: "token" }, xml("value", {}, TOKEN)),
-        ),
-      ),
-    ),
-  );
+  await registerWithForm(alice, TG_GATEWAY, { token: TOKEN });
   await alice.sendPresence({ to: TG_GATEWAY });
   await waitUntil(() => bot.isLongPolling(), "the bot long-polling", 20_000);
   // Ada opens the private chat, as Telegram requires before a bot may write to her.

@@ -13,6 +13,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FakeBot } from "../fakes/telegram/server.ts";
+import { registerWithForm } from "../support/registration-form.ts";
 import {
   startTelegramHarness,
   type TelegramHarness,
@@ -20,7 +21,6 @@ import {
 } from "../support/telegram-gateway-harness.ts";
 import { type Element, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
-const NS_REGISTER = "jabber:iq:register";
 const NS_DATA = "jabber:x:data";
 const NS_MUC = "http://jabber.org/protocol/muc";
 const NS_REPLY = "urn:xmpp:reply:0";
@@ -99,22 +99,7 @@ beforeAll(async () => {
     members: [ADA, bot.id],
   });
   alice = await h.login("alice");
-  await alice.iq(
-    xml(
-      "iq",
-      { type: "set", to: TG_GATEWAY },
-      xml(
-        "query",
-        { xmlns: NS_REGISTER },
-        xml(
-          "x",
-          { xmlns: NS_DATA, type: "submit" },
-          xml("field", { var: "token" }, xml("value", {}, TOKEN)),
-          xml("field", { var: "owner" }, xml("value", {}, String(GRACE))),
-        ),
-      ),
-    ),
-  );
+  await registerWithForm(alice, TG_GATEWAY, { token: TOKEN, owner: String(GRACE) });
   await alice.sendPresence({ to: TG_GATEWAY });
 }, 60_000);
 

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FakeBot } from "../fakes/telegram/server.ts";
+import { registerWithForm } from "../support/registration-form.ts";
 import {
   startTelegramHarness,
   type TelegramHarness,
@@ -12,8 +13,6 @@ import {
 } from "../support/telegram-gateway-harness.ts";
 import { type Element, IqError, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
-const NS_REGISTER = "jabber:iq:register";
-const NS_DATA = "jabber:x:data";
 const NS_MUC = "http://jabber.org/protocol/muc";
 const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
 const NS_CONFERENCE = "jabber:x:conference";
@@ -28,20 +27,6 @@ const GROUP = -1001234567;
 let h: TelegramHarness;
 let alice: XmppTestClient;
 let aliceBot: FakeBot;
-
-function submit(values: Record<string, string>) {
-  return xml(
-    "x",
-    { xmlns: NS_DATA, type: "submit" },
-    ...Object.entries(values).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))),
-  );
-}
-
-function register(client: XmppTestClient, values: Record<string, string>) {
-  return client.iq(
-    xml("iq", { type: "set", to: TG_GATEWAY }, xml("query", { xmlns: NS_REGISTER }, submit(values))),
-  );
-}
 
 async function iqError(promise: Promise<unknown>): Promise<IqError> {
   try {
@@ -94,17 +79,17 @@ afterAll(async () => {
 
 describe("registration", () => {
   it("refuses something that is not a token, and a token Telegram rejects, saying why", async () => {
-    const notToken = await iqError(register(alice, { token: "hello" }));
+    const notToken = await iqError(registerWithForm(alice, TG_GATEWAY, { token: "hello" }));
     expect(notToken.condition).toBe("not-acceptable");
     expect(errorText(notToken.stanza)).toMatch(/not a bot token/);
-    const revoked = await iqError(register(alice, { token: REVOKED_TOKEN }));
+    const revoked = await iqError(registerWithForm(alice, TG_GATEWAY, { token: REVOKED_TOKEN }));
     expect(revoked.condition).toBe("not-acceptable");
     expect(errorText(revoked.stanza)).toMatch(/rejected this bot token/);
     expect(errorText(revoked.stanza)).not.toContain("AArevoked");
   });
 
   it("accepts a good token checked with getMe, and the bot starts polling", async () => {
-    await register(alice, { token: ALICE_TOKEN, owner: "@ada_lovelace" });
+    await registerWithForm(alice, TG_GATEWAY, { token: ALICE_TOKEN, owner: "@ada_lovelace" });
     await alice.waitFor(
       (s) => s.name === "presence" && s.attrs.from === TG_GATEWAY && s.attrs.type === "subscribe",
       "the gateway asking for a subscription",
@@ -116,7 +101,7 @@ describe("registration", () => {
 
   it("refuses a bot already linked to another XMPP account with conflict", async () => {
     const mallory = await h.login("mallory");
-    const error = await iqError(register(mallory, { token: ALICE_TOKEN }));
+    const error = await iqError(registerWithForm(mallory, TG_GATEWAY, { token: ALICE_TOKEN }));
     expect(error.condition).toBe("conflict");
     await mallory.stop();
   });
@@ -436,7 +421,7 @@ describe("isolation and secrets", () => {
       "the refusal",
     );
     expect(unregistered.getChild("error")?.getChild("registration-required")).toBeDefined();
-    await register(mallory, { token: MALLORY_TOKEN });
+    await registerWithForm(mallory, TG_GATEWAY, { token: MALLORY_TOKEN });
     await mallory.sendPresence({ to: TG_GATEWAY });
     await mallory.send(
       xml("message", { to: `${ADA}@${TG_GATEWAY}`, type: "chat", id: "m-2" }, xml("body", {}, "as alice?")),
@@ -462,7 +447,7 @@ describe("isolation and secrets", () => {
       times: Number.POSITIVE_INFINITY,
     });
     const since = bob.mark();
-    await register(bob, { token });
+    await registerWithForm(bob, TG_GATEWAY, { token });
     await bob.sendPresence({ to: TG_GATEWAY });
     const notice = await bob.waitFor(
       (s) =>

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GATEWAY, type Harness, startHarness } from "../support/gateway-harness.ts";
+import { registerWithForm } from "../support/registration-form.ts";
 import { xml } from "../support/xmpp-client.ts";
 
 let h: Harness;
@@ -27,22 +28,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 20_000): Pr
 describe("the XMPP outbox", () => {
   it("keeps messages from the network while Prosody restarts and delivers them all, in order", async () => {
     const alice = await h.login("alice");
-    await alice.iq(
-      xml(
-        "iq",
-        { type: "set", to: GATEWAY },
-        xml(
-          "query",
-          { xmlns: "jabber:iq:register" },
-          xml(
-            "x",
-            { xmlns: "jabber:x:data", type: "submit" },
-            xml("field", { var: "nick" }, xml("value", {}, "alice")),
-            xml("field", { var: "password" }, xml("value", {}, "pw")),
-          ),
-        ),
-      ),
-    );
+    await registerWithForm(alice, GATEWAY, { nick: "alice", password: "pw" });
     // A persistent room keeps the session open while alice is offline (Prosody's shutdown signs
     // her off), so the network can keep talking to her.
     await alice.sendPresence({ to: `#keep@${GATEWAY}/alice` }, [

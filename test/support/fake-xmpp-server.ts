@@ -100,6 +100,21 @@ export async function startFakeXmppServer(opts: { domain: string; secret: string
         return;
       }
       elements.push(el);
+      // As a real server does, answer the component's XEP-0199 pings to the server itself: the
+      // gateway keeps what it sent until a ping written after it comes back (src/core/xmpp-outbox.ts).
+      if (
+        el.name === "iq" &&
+        el.attrs.type === "get" &&
+        el.getChild("ping", "urn:xmpp:ping") &&
+        el.attrs.to !== undefined &&
+        !el.attrs.to.includes("@") &&
+        el.attrs.to !== opts.domain &&
+        !el.attrs.to.endsWith(`.${opts.domain}`)
+      ) {
+        socket.write(
+          xml("iq", { type: "result", id: el.attrs.id, from: el.attrs.to, to: el.attrs.from }).toString(),
+        );
+      }
       for (const l of [...listeners]) l();
     });
     // The component closes its stream after a stream error: close ours too, as a server does,

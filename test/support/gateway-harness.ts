@@ -4,14 +4,14 @@
  */
 import { randomBytes } from "node:crypto";
 import pino from "pino";
-import type { AdapterFactory } from "../../src/adapter/adapter.ts";
-import { parseConfigText } from "../../src/config/load.ts";
 import type { PosternConfig } from "../../src/config/schema.ts";
 import { type RunningPostern, startPostern } from "../../src/core/app.ts";
+import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
 import { freePort } from "./ports.ts";
 import { type ProsodyServer, startProsody } from "./prosody.ts";
 import { type RedisServer, startRedis } from "./redis.ts";
-import { TestNetwork, testAdapterFactory } from "./test-network.ts";
+import { TestNetwork } from "./test-network.ts";
+import { testNetworkConfig } from "./test-network-config.ts";
 import { connectXmpp, type XmppTestClient } from "./xmpp-client.ts";
 
 export const GATEWAY = "test.localhost";
@@ -21,6 +21,8 @@ export const PASSWORD = "secret-pw";
 export interface Harness {
   prosody: ProsodyServer;
   redis: RedisServer;
+  /** With the `redisProxy` option: the TCP fault proxy between Postern and Redis. */
+  redisProxy?: FaultProxy;
   network: TestNetwork;
   config: PosternConfig;
   postern: RunningPostern;
@@ -41,6 +43,8 @@ export async function startHarness(
     /** The component secret and a Redis password, for tests that look for them. */
     componentSecret?: string;
     redisPassword?: string;
+    /** Postern reaches Redis through a TCP fault proxy (`redisProxy`). */
+    redisProxy?: boolean;
   } = {},
 ): Promise<Harness> {
   const secret = opts.componentSecret ?? randomBytes(12).toString("hex");
@@ -51,32 +55,31 @@ export async function startHarness(
       users: USERS.map((u) => ({ username: u, password: PASSWORD })),
     }),
   ]);
+  const redisProxy = opts.redisProxy
+    ? await startFaultProxy({ target: { host: "127.0.0.1", port: redis.port } })
+    : undefined;
+  const redisUrl = redisProxy ? `redis://127.0.0.1:${redisProxy.port}` : redis.url;
   const network = new TestNetwork();
   network.portalRooms = opts.portalRooms ?? [];
-  const httpSection = opts.http
-    ? `http: { host: 127.0.0.1, port: ${await freePort()}, filesDir: "${prosody.dir}/files", maxFileBytes: 1000000 }`
-    : "";
-  const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
-  const yaml = `
-log: { level: warn }
-redis: { url: "${redis.url}", keyPrefix: "test:"${opts.redisPassword ? `, password: "${opts.redisPassword}"` : ""} }
-secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
-${httpSection}
-gateways:
-  - domain: ${GATEWAY}
-    adapter: test
-    xmpp: { host: 127.0.0.1, port: ${prosody.componentPort}, secret: "${secret}" }
-    users: { allowedDomains: [localhost], admins: [admin@localhost] }
-    limits: { maxStanzaBytes: ${opts.maxStanzaBytes ?? 262144}, maxBodyBytes: 4096 }
-    settings: {}
-`;
-  const config = parseConfigText(yaml, "harness.yaml", { adapterSchemas: { test: factory.configSchema } });
+  const { config, factory } = testNetworkConfig(network, {
+    domain: GATEWAY,
+    xmpp: { port: prosody.componentPort, secret },
+    redis: { url: redisUrl, keyPrefix: "test:", password: opts.redisPassword },
+    log: { level: "warn" },
+    http: opts.http
+      ? { host: "127.0.0.1", port: await freePort(), filesDir: `${prosody.dir}/files`, maxFileBytes: 1000000 }
+      : undefined,
+    users: { allowedDomains: ["localhost"], admins: ["admin@localhost"] },
+    limits: { maxStanzaBytes: opts.maxStanzaBytes ?? 262144, maxBodyBytes: 4096 },
+    sourceName: "harness.yaml",
+  });
   const log = opts.log ?? pino({ level: process.env.POSTERN_TEST_LOG ?? "silent" });
   const start = () => startPostern(config, { test: factory }, { log, waitOnlineMs: 15_000 });
   const clients: XmppTestClient[] = [];
   const harness: Harness = {
     prosody,
     redis,
+    redisProxy,
     network,
     config,
     postern: await start(),
@@ -107,6 +110,7 @@ gateways:
     async stop() {
       await Promise.all(clients.map((c) => c.stop().catch(() => undefined)));
       await harness.postern.stop().catch(() => undefined);
+      await redisProxy?.close();
       await Promise.all([prosody.stop(), redis.stop()]);
     },
   };
