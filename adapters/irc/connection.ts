@@ -12,6 +12,7 @@
  * - a nick in use during registration is retried as nick_, nick__, …
  * The owner (a ServerLink) sees parsed lines and state changes through {@link ConnectionEvents}.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import irc, { type ClientOptions, type Client as IrcClient, type IrcMessage } from "irc-framework";
 import type { Logger, SessionStateName } from "../../src/adapter/index.ts";
 import { isBanReason, reconnectDelay } from "./backoff.ts";
@@ -66,6 +67,8 @@ type Phase = "idle" | "connecting" | "registered" | "waiting" | "closed";
 
 /** Registration must finish within this after the socket opened, or we count it as failed. */
 const REGISTRATION_TIMEOUT_MS = 30_000;
+/** How long a graceful close waits for queued lines to go out before QUIT. */
+const CLOSE_DRAIN_MS = 2_000;
 /** A connection that stayed up this long resets the backoff. */
 const STABLE_AFTER_MS = 60_000;
 
@@ -179,11 +182,21 @@ export class IrcConnection {
   /** Sends QUIT and closes for good; resolves once the socket is closed (bounded). Never throws. */
   async close(reason = "Postern: session closed"): Promise<void> {
     if (this.phase === "closed") return;
+    // Lines in the queue were accepted from their senders: give them a bounded chance to go out
+    // before QUIT, and say how many did not.
+    const drainUntil = Date.now() + CLOSE_DRAIN_MS;
+    while (this.phase === "registered" && this.queue.size > 0 && Date.now() < drainUntil) await sleep(25);
+    // A close that ran meanwhile (the phase changes across the await) has done the rest.
+    if ((this.phase as Phase) === "closed") return;
     const wasConnected = this.client.connected;
     this.phase = "closed";
     this.abort.abort(new Error("connection closed"));
     this.clearTimer();
-    this.queue.dispose();
+    const unsent = this.queue.dispose().length;
+    if (unsent > 0)
+      this.options.events.notice(
+        `${unsent} IRC line(s) to ${this.options.server} were not sent: the connection was closed (${reason}).`,
+      );
     if (!wasConnected) {
       this.client.connection.end();
       return;

@@ -56,6 +56,8 @@ export class Gateway {
   private readonly inbound = new KeyedSerialQueue(200);
   private readonly events = new KeyedSerialQueue(10_000);
   private stopping = false;
+  /** Stopped as by `kill -9` (tests): nothing more is answered. */
+  private abandoned = false;
   private readonly outbox: XmppOutbox;
   private portals: PortalRooms | undefined;
 
@@ -167,11 +169,27 @@ export class Gateway {
   /** Stops handling anything and drops the link with no goodbye, as `kill -9` would (tests). */
   async abandon(): Promise<void> {
     this.stopping = true;
+    this.abandoned = true;
     this.link.abandon();
   }
 
   private onStanza(stanza: Element): void {
-    if (this.stopping) return;
+    if (this.abandoned) return;
+    if (this.stopping) {
+      // The server counts a stanza it wrote to us as delivered: one that arrives while we shut
+      // down gets an answer (R2 found these dropped in silence). Presences need none: the
+      // sessions they would change are closing, and the user gets their unavailable presences.
+      if (stanza.name !== "presence")
+        this.answerError(
+          stanza,
+          new StanzaError(
+            "recipient-unavailable",
+            "the gateway is restarting; send it again shortly",
+            "wait",
+          ),
+        );
+      return;
+    }
     let envelope: Envelope;
     try {
       const checked = this.checkEnvelope(stanza);
