@@ -3,11 +3,14 @@
  * with the IRC adapter against ngIRCd, an XMPP user `alice` in two bridged channels and a raw IRC
  * user `wat` in both, and a load of numbered messages both ways (one conversation per channel and
  * direction), sent while a test kills or stops Postern and starts it again. Afterwards `tally()`
- * counts, per conversation, what was lost, duplicated, reordered or answered with an error.
+ * counts, per conversation, what was lost, duplicated, reordered or answered with an error, and
+ * how long each delivery took. Options widen it for R11: more channels, and a fault proxy
+ * (test/support/fault-proxy.ts) on each of Postern's links (component port, Redis, ircd).
  */
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
 import { connectIrc, type ParsedLine, type RawIrcClient } from "./irc-client.ts";
 import { joinRoom, roomJid } from "./irc-gateway-harness.ts";
 import { type IrcServer, startNgircd } from "./ircd.ts";
@@ -71,6 +74,23 @@ export interface ConversationFigures {
   inversions: number;
   /** The numbers of the silently lost messages. */
   lostSeqs: number[];
+  /**
+   * Per delivered message, from its send to the arrival of its first copy at the test client
+   * (arrivals are sampled every 10 ms, so each figure may be up to ~10 ms late).
+   */
+  latenciesMs: number[];
+}
+
+export interface BridgeRigOptions {
+  /** The bridged channels, one conversation per channel and direction; CHANNELS by default. */
+  channels?: readonly string[];
+  /**
+   * Puts a fault proxy on each of Postern's links (Prosody's component port, Redis, the ircd),
+   * in pass mode; the test clients reach the servers directly.
+   */
+  faultProxies?: boolean;
+  /** The IRC adapter's per-network line limit (`flood.networkLinesPerSecond`); raised out of the way (100 000) when unset. */
+  networkLinesPerSecond?: number;
 }
 
 export interface BridgeRig {
@@ -80,10 +100,12 @@ export interface BridgeRig {
   postern: PosternProcess;
   alice: XmppTestClient;
   watcher: RawIrcClient;
+  /** With `faultProxies`: the proxy on each of Postern's links. */
+  proxies?: { xmpp: FaultProxy; redis: FaultProxy; irc: FaultProxy };
   conversations: Conversation[];
   /** Sends numbered messages round-robin over the conversations at `perSecond` until `until()` is true. */
   load(perSecond: number, until: () => boolean): Promise<void>;
-  /** Waits until the puppet is in both channels (as the IRC server shows it) after `since`. */
+  /** Waits until the puppet is in every channel (as the IRC server shows it) after `since`. */
   puppetBack(since: number, timeoutMs?: number): Promise<void>;
   /** Waits (up to timeoutMs) until every message is delivered or answered; then counts. */
   settle(timeoutMs: number): Promise<ConversationFigures[]>;
@@ -98,13 +120,22 @@ export interface BridgeRig {
 
 const isPuppetLine = (l: ParsedLine) => l.nick !== undefined && PUPPET.test(l.nick);
 
-export async function startBridgeRig(): Promise<BridgeRig> {
+export async function startBridgeRig(opts: BridgeRigOptions = {}): Promise<BridgeRig> {
+  const channels = opts.channels ?? CHANNELS;
   const secret = randomBytes(8).toString("hex");
   const [redis, prosody, ircd] = await Promise.all([
     startRedis(),
     startProsody({ components: [{ domain: GW, secret }], users: [{ username: "alice", password: "pw" }] }),
     startNgircd(),
   ]);
+  const proxy = (port: number) => startFaultProxy({ target: { host: "127.0.0.1", port } });
+  const proxies = opts.faultProxies
+    ? {
+        xmpp: await proxy(prosody.componentPort),
+        redis: await proxy(redis.port),
+        irc: await proxy(ircd.port),
+      }
+    : undefined;
   const dir = await tempDir("bridge-load");
   const configFile = join(dir, "postern.yaml");
   // The test throttle profile of RELIABILITY.md: raised per-puppet flood limits.
@@ -112,22 +143,25 @@ export async function startBridgeRig(): Promise<BridgeRig> {
     configFile,
     `
 log: { level: info }
-redis: { url: "${redis.url}" }
+mode: development
+redis: { url: "${proxies ? `redis://127.0.0.1:${proxies.redis.port}` : redis.url}" }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
 gateways:
   - domain: ${GW}
     adapter: irc
-    xmpp: { host: 127.0.0.1, port: ${prosody.componentPort}, secret: "${secret}" }
+    xmpp: { host: 127.0.0.1, port: ${proxies?.xmpp.port ?? prosody.componentPort}, secret: "${secret}" }
     users: { allowedDomains: [localhost] }
     settings:
-      servers: { localhost: { host: 127.0.0.1, port: ${ircd.port} } }
+      servers: { localhost: { host: 127.0.0.1, port: ${proxies?.irc.port ?? ircd.port} } }
       connections: { minIntervalMs: 0 }
-      flood: { burst: 100, refillMs: 10, maxQueued: 500 }
+      flood: { burst: 100, refillMs: 10, maxQueued: 500, maxLinesPerMessage: 100, networkLinesPerSecond: ${
+        opts.networkLinesPerSecond ?? 100_000
+      } }
       reconnect: { minMs: 100, maxMs: 2000 }
 `,
   );
   const watcher = await connectIrc({ port: ircd.port, nick: "wat" });
-  for (const c of CHANNELS) await watcher.join(c);
+  for (const c of channels) await watcher.join(c);
   const alice = await connectXmpp({
     port: prosody.c2sPort,
     domain: "localhost",
@@ -144,8 +178,8 @@ gateways:
     "the gateway's available presence",
     { since: mark, timeoutMs: 20_000 },
   );
-  for (const c of CHANNELS) await joinRoom(alice, c, "alice", { timeoutMs: 20_000 });
-  for (const c of CHANNELS)
+  for (const c of channels) await joinRoom(alice, c, "alice", { timeoutMs: 20_000 });
+  for (const c of channels)
     await watcher.waitFor(
       (l) => l.command === "JOIN" && isPuppetLine(l) && l.params[0] === c,
       `the puppet in ${c}`,
@@ -154,7 +188,17 @@ gateways:
       },
     );
 
-  const conversations: Conversation[] = CHANNELS.flatMap((channel) => [
+  // When each IRC line and each stanza arrived at the test clients, by index.
+  const ircAt: number[] = [];
+  const xmppAt: number[] = [];
+  const sampleArrivals = () => {
+    while (ircAt.length < watcher.lines.length) ircAt.push(Date.now());
+    while (xmppAt.length < alice.stanzas.length) xmppAt.push(Date.now());
+  };
+  sampleArrivals();
+  const sampler = setInterval(sampleArrivals, 10);
+
+  const conversations: Conversation[] = channels.flatMap((channel) => [
     { name: `xmpp→irc ${channel}`, direction: "xmpp→irc" as const, channel, sent: [] },
     { name: `irc→xmpp ${channel}`, direction: "irc→xmpp" as const, channel, sent: [] },
   ]);
@@ -165,20 +209,21 @@ gateways:
     return body?.startsWith(prefix) ? Number(body.slice(prefix.length)) : undefined;
   };
 
-  /** Received copies per conversation: sequence number and, for XMPP, the stanza id. */
-  const received = (conv: Conversation): { seq: number; id?: string }[] => {
+  /** Received copies per conversation: sequence number, arrival time and, for XMPP, the stanza id. */
+  const received = (conv: Conversation): { seq: number; at: number; id?: string }[] => {
+    sampleArrivals();
     if (conv.direction === "xmpp→irc")
-      return watcher.lines
-        .filter((l) => l.command === "PRIVMSG" && isPuppetLine(l) && l.params[0] === conv.channel)
-        .map((l) => ({ seq: parse(conv, l.params[1]) }))
-        .filter((r): r is { seq: number } => r.seq !== undefined);
-    const room = roomJid(conv.channel);
-    return alice.stanzas
-      .filter((s) => s.name === "message" && s.attrs.type === "groupchat" && s.attrs.from === `${room}/wat`)
-      .flatMap((s) => {
-        const seq = parse(conv, s.getChildText("body") ?? undefined);
-        return seq === undefined ? [] : [{ seq, id: s.attrs.id }];
+      return watcher.lines.flatMap((l, i) => {
+        if (l.command !== "PRIVMSG" || !isPuppetLine(l) || l.params[0] !== conv.channel) return [];
+        const seq = parse(conv, l.params[1]);
+        return seq === undefined ? [] : [{ seq, at: ircAt[i]! }];
       });
+    const room = roomJid(conv.channel);
+    return alice.stanzas.flatMap((s, i) => {
+      if (s.name !== "message" || s.attrs.type !== "groupchat" || s.attrs.from !== `${room}/wat`) return [];
+      const seq = parse(conv, s.getChildText("body") ?? undefined);
+      return seq === undefined ? [] : [{ seq, at: xmppAt[i]!, id: s.attrs.id }];
+    });
   };
   const errorsFor = (conv: Conversation): Set<string> =>
     new Set(
@@ -205,6 +250,7 @@ gateways:
     conversations.map((conv) => {
       const copies = received(conv);
       const seen = new Set<number>();
+      const firstAt = new Map<number, number>();
       const ids = new Map<number, Set<string>>();
       let inversions = 0;
       let highest = -1;
@@ -214,6 +260,7 @@ gateways:
           highest = Math.max(highest, c.seq);
         }
         seen.add(c.seq);
+        if (!firstAt.has(c.seq)) firstAt.set(c.seq, c.at);
         if (c.id !== undefined) ids.set(c.seq, (ids.get(c.seq) ?? new Set()).add(c.id));
       }
       const errors = errorsFor(conv);
@@ -256,6 +303,10 @@ gateways:
         duplicatesAfterIdDedupe: conv.direction === "irc→xmpp" ? extraIds : copies.length - seen.size,
         inversions,
         lostSeqs,
+        latenciesMs: conv.sent.flatMap((s) => {
+          const at = firstAt.get(s.seq);
+          return at === undefined ? [] : [at - s.at];
+        }),
       };
     });
 
@@ -266,6 +317,7 @@ gateways:
     postern,
     alice,
     watcher,
+    proxies,
     conversations,
     async load(perSecond, until) {
       const gapMs = 1000 / perSecond;
@@ -289,7 +341,7 @@ gateways:
       }
     },
     async puppetBack(since, timeoutMs = 30_000) {
-      for (const c of CHANNELS)
+      for (const c of channels)
         await watcher.waitFor(
           (l) => l.command === "JOIN" && isPuppetLine(l) && l.params[0] === c,
           `the puppet back in ${c}`,
@@ -326,9 +378,11 @@ gateways:
       return result;
     },
     async stop() {
+      clearInterval(sampler);
       await postern.stop();
       await alice.stop().catch(() => undefined);
       await watcher.close().catch(() => undefined);
+      await Promise.all(Object.values(proxies ?? {}).map((p) => p.close()));
       await Promise.all([redis.stop(), prosody.stop(), ircd.stop()]);
       await removeDir(dir);
     },
