@@ -175,6 +175,9 @@ export class UserDirectory {
     }
     const secretFields = spec.fields.filter((f) => f.secret).map((f) => f.var);
     await store.registrations.save(domain, bareJid, result.values, secretFields);
+    // Only after the save: a failure may leave an old claim held a while, never free an identity
+    // the stored registration still names (R4 found old nicks held until unregistering).
+    await store.registrations.releaseIdentitiesExcept(domain, bareJid, result.identity);
     const live = this.sessions.get(bareJid);
     if (live) {
       // New credentials take effect on a fresh session.

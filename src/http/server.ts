@@ -6,7 +6,7 @@
 import { createReadStream } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import { renderMetrics } from "../core/metrics.ts";
+import { processGauges, renderMetrics } from "../core/metrics.ts";
 import type { FileStore } from "./file-store.ts";
 
 export interface HealthSource {
@@ -38,6 +38,8 @@ export class HttpServer {
         else res.destroy();
       });
     });
+    // Starts sampling the event-loop delay, so the first scrape of /metrics already has a window.
+    processGauges();
     server.requestTimeout = 30_000;
     server.headersTimeout = 10_000;
     this.server = server;
@@ -76,7 +78,7 @@ export class HttpServer {
       return;
     }
     if (path === "/metrics") {
-      const gauges: Record<string, number> = {};
+      const gauges: Record<string, number> = processGauges();
       for (const g of this.opts.health.gateways())
         gauges[`postern_gateway_online{domain="${g.domain}"}`] = g.online ? 1 : 0;
       res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4" }).end(renderMetrics(gauges));

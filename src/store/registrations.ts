@@ -165,6 +165,27 @@ export class RegistrationStore {
     return released === 1;
   }
 
+  /**
+   * Releases every identity `bareJid` holds at the gateway other than `keep` (the one their
+   * current registration binds, if any), so that an identity they changed away from is free for
+   * others again. Call it after `save`: should it not run, the old claim merely lingers, whereas
+   * releasing before the save could free an identity the stored registration still uses.
+   * Resolves with the identities released.
+   */
+  async releaseIdentitiesExcept(
+    gateway: string,
+    bareJid: string,
+    keep: string | undefined,
+  ): Promise<string[]> {
+    const released: string[] = [];
+    for (const identity of await this.redis.smembers(this.keys.userClaims(gateway, bareJid))) {
+      if (identity === keep) continue;
+      await this.releaseIdentity(gateway, identity, bareJid);
+      released.push(identity);
+    }
+    return released;
+  }
+
   /** The bare JID holding an identity, or null. */
   async identityOwner(gateway: string, identity: string): Promise<string | null> {
     return this.redis.get(this.keys.identityClaim(gateway, identity));

@@ -24,7 +24,8 @@ beforeAll(async () => {
     domain: GW,
     network,
     redisConfig: { keyPrefix: "postern:" },
-    users: { allowedDomains: ["localhost", "burst.test"] },
+    // burst.test for the per-domain limit, moves.test so that nick moves do not spend localhost's.
+    users: { allowedDomains: ["localhost", "burst.test", "moves.test"] },
     limits: { registrationsPerHourPerDomain: LIMIT },
     sourceName: "registration.yaml",
   });
@@ -90,6 +91,16 @@ describe("who may register", () => {
     expect(await rig.register("owner@localhost/r", { nick: "taken", password: "pw2" })).toBe("result");
     const keys = (await dump()).map((e) => e.key);
     expect(keys.filter((k) => k.includes("thief@localhost"))).toEqual([]);
+  });
+
+  it("an identity its owner moved away from is free for someone else (R4 found it held until unregistering)", async () => {
+    expect(await rig.register("mover@moves.test/r", { nick: "oldnick", password: "pw" })).toBe("result");
+    expect(await rig.register("mover@moves.test/r", { nick: "newnick", password: "pw" })).toBe("result");
+    expect(await rig.register("other@moves.test/r", { nick: "oldnick", password: "pw" })).toBe("result");
+    // …and the new one stays the mover's.
+    expect(await rig.register("other@moves.test/r", { nick: "newnick", password: "pw" })).toBe(
+      "conflict/cancel",
+    );
   });
 });
 
