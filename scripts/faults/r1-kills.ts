@@ -80,7 +80,9 @@ async function runR1(): Promise<RowOutcome> {
   const runs: SeedRun[] = [];
   for (let seed = 1; seed <= SEEDS; seed++) {
     console.log(`  R1 seed ${seed} of ${SEEDS} …`);
-    runs.push(await runSeed(seed));
+    const run = await runSeed(seed);
+    console.log(formatFigures(run.rows));
+    runs.push(run);
   }
   const all = runs.flatMap((r) => r.rows);
   const sum = (pick: (r: ConversationFigures) => number) => all.reduce((n, r) => n + pick(r), 0);

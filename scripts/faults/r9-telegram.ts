@@ -44,6 +44,9 @@ async function runR9(): Promise<RowOutcome> {
       };
     const r = JSON.parse(text) as R9Figures;
     const resets = r.fired["reset after accept"] ?? 0;
+    // A send that hangs past the client's timeout was accepted as far as Telegram knows: to the
+    // sender it is the same as a reset after accept, and its retry is a duplicate.
+    const hangs = r.fired["slow (30 s)"] ?? 0;
     return {
       status: "measured",
       figures: [
@@ -95,8 +98,8 @@ async function runR9(): Promise<RowOutcome> {
         {
           name: "duplicates on Telegram",
           value: String(r.duplicates),
-          target: `≤ resets after accept (${resets})`,
-          pass: r.duplicates <= resets,
+          target: `≤ resets after accept + 30 s hangs (${resets} + ${hangs})`,
+          pass: r.duplicates <= resets + hangs,
         },
         { name: "time to settle", value: `${(r.elapsedMs / 1000).toFixed(0)} s`, target: "—", pass: null },
       ],

@@ -24,8 +24,8 @@ const CHATS = Array.from({ length: 10 }, (_, i) => 31_001 + i);
 // `npm run test:faults` runs this file at N scale (2 000 sends, 30 s hangs) through these.
 const PER_CHAT = Number(process.env.POSTERN_R9_PER_CHAT ?? 20);
 const SLOW_MS = Number(process.env.POSTERN_R9_SLOW_MS ?? 3_000);
-/** Time to settle: 1 message a second per chat, plus room for retries and hangs. */
-const SETTLE_MS = PER_CHAT * 1_000 + 55_000 + SLOW_MS;
+/** Time to settle: 1 message a second per chat, plus room for 429 waits, retries and hangs. */
+const SETTLE_MS = PER_CHAT * 1_500 + 55_000 + 2 * SLOW_MS;
 
 let h: TelegramHarness;
 let alice: XmppTestClient;
