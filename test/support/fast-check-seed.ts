@@ -11,6 +11,7 @@ const FIXED_SEED = 20261127;
 const requested = process.env.FC_SEED;
 if (requested !== "random") {
   const seed = requested === undefined || requested === "" ? FIXED_SEED : Number(requested);
-  if (!Number.isInteger(seed)) throw new Error(`FC_SEED: expected an integer or "random", got "${requested}"`);
+  if (!Number.isInteger(seed))
+    throw new Error(`FC_SEED: expected an integer or "random", got "${requested}"`);
   fc.configureGlobal({ seed });
 }
