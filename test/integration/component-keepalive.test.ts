@@ -14,6 +14,7 @@ import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.ts";
 import { type ProsodyServer, startProsody } from "../support/prosody.ts";
 import { type RedisServer, startRedis } from "../support/redis.ts";
 import { TestNetwork, testAdapterFactory } from "../support/test-network.ts";
+import { waitUntil } from "../support/wait.ts";
 import { connectXmpp, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const GW = "test.localhost";
@@ -94,14 +95,6 @@ afterAll(async () => {
   await Promise.all([prosody?.stop(), redis?.stop()]);
 });
 
-async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /**
  * Whether Postern pinged the server after writing `text` and the server answered: from then on
  * Postern knows the server has `text`, so a later fault cannot make it send `text` again.
@@ -127,14 +120,14 @@ describe("component keepalive", () => {
     const gateway = postern.gateways[0]!;
     const opened = proxy.stats.connections;
     proxy.blackhole();
-    await until(() => !gateway.online, "the dead link to be noticed");
+    await waitUntil(() => !gateway.online, "the dead link to be noticed");
     proxy.pass();
-    await until(() => gateway.online && proxy.stats.connections > opened, "a new link");
+    await waitUntil(() => gateway.online && proxy.stats.connections > opened, "a new link");
   });
 
   it("delivers what the network said into the dead link once the new link is up, in order and once", async () => {
     const gateway = postern.gateways[0]!;
-    await until(() => gateway.online, "the link");
+    await waitUntil(() => gateway.online, "the link");
     const carol = { kind: "direct", id: "carol" } as const;
     const isChat = (s: { name: string; getChildText(name: string): string | null }) =>
       s.name === "message" && s.getChildText("body") !== null;
@@ -142,7 +135,7 @@ describe("component keepalive", () => {
     await network.say("alice@localhost", carol, "carol", "before the fault", "n-before");
     await alice.waitFor((s) => s.getChildText("body") === "before the fault", "the message before the fault");
     // Otherwise it could be the one stanza the server read but never confirmed, sent again.
-    await until(
+    await waitUntil(
       () => confirmedByServer("before the fault"),
       "the server to confirm the message before the fault",
     );
@@ -153,9 +146,9 @@ describe("component keepalive", () => {
     for (const [i, text] of during.entries()) {
       await network.say("alice@localhost", carol, "carol", text, `n-dead-${i}`);
     }
-    await until(() => !gateway.online, "the dead link to be noticed");
+    await waitUntil(() => !gateway.online, "the dead link to be noticed");
     proxy.pass();
-    await until(() => gateway.online && proxy.stats.connections > opened, "a new link");
+    await waitUntil(() => gateway.online && proxy.stats.connections > opened, "a new link");
     // A last message after the fault: once it is in, everything before it has arrived too.
     await network.say("alice@localhost", carol, "carol", "after the fault", "n-after");
     await alice.waitFor((s) => s.getChildText("body") === "after the fault", "the message after the fault", {

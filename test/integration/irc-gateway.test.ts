@@ -23,6 +23,7 @@ import {
   startIrcHarness,
   statusCodes,
 } from "../support/irc-gateway-harness.ts";
+import { waitUntil } from "../support/wait.ts";
 import { IqError, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 let h: IrcHarness;
@@ -37,13 +38,6 @@ afterAll(async () => {
 
 const privmsg = (target: string, from: string) => (l: ParsedLine) =>
   l.command === "PRIVMSG" && l.params[0] === target && l.nick === from;
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 const body = (s: { getChildText(name: string): string | null }) => s.getChildText("body");
 
 describe("rooms", () => {

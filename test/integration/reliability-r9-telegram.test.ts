@@ -17,6 +17,7 @@ import {
   type TelegramHarness,
   TG_GATEWAY,
 } from "../support/telegram-gateway-harness.ts";
+import { waitUntil } from "../support/wait.ts";
 import { type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const TOKEN = "7100001:AAr9-reliability-token-0123456789";
@@ -30,14 +31,6 @@ const SETTLE_MS = PER_CHAT * 1_500 + 55_000 + 2 * SLOW_MS;
 let h: TelegramHarness;
 let alice: XmppTestClient;
 let bot: FakeBot;
-
-async function waitUntil(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   h = await startTelegramHarness({ fake: { seed: 9 } });

@@ -21,6 +21,7 @@ import {
   type TelegramHarness,
   TG_GATEWAY,
 } from "../support/telegram-gateway-harness.ts";
+import { waitUntil } from "../support/wait.ts";
 import { type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const TOKEN = "7100001:AAs4-format-token-0123456789abc";
@@ -31,14 +32,6 @@ const BATCH = 10;
 let h: TelegramHarness;
 let alice: XmppTestClient;
 let bot: FakeBot;
-
-async function waitUntil(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Characters XML 1.0 cannot carry, and lone surrogates: no XMPP client can send them. */
 const NOT_XML =

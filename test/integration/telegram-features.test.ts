@@ -19,6 +19,7 @@ import {
   type TelegramHarness,
   TG_GATEWAY,
 } from "../support/telegram-gateway-harness.ts";
+import { waitUntil } from "../support/wait.ts";
 import { type Element, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const NS_DATA = "jabber:x:data";
@@ -63,14 +64,6 @@ const chatFrom = (from: string, body?: string) => (s: Element) =>
   s.attrs.from === from &&
   s.attrs.type === "chat" &&
   (body === undefined || s.getChildText("body") === body);
-
-async function waitUntil(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 function errorText(stanza: Element): string {
   return stanza.getChild("error")?.getChildText("text", "urn:ietf:params:xml:ns:xmpp-stanzas") ?? "";

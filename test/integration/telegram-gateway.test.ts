@@ -11,6 +11,7 @@ import {
   type TelegramHarness,
   TG_GATEWAY,
 } from "../support/telegram-gateway-harness.ts";
+import { waitUntil } from "../support/wait.ts";
 import { type Element, IqError, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const NS_MUC = "http://jabber.org/protocol/muc";
@@ -517,11 +518,3 @@ describe("a crash during a burst", () => {
     expect(received.length - 200).toBeLessThanOrEqual(1);
   });
 });
-
-async function waitUntil(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

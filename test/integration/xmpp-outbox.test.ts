@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GATEWAY, type Harness, startHarness } from "../support/gateway-harness.ts";
 import { registerWithForm } from "../support/registration-form.ts";
+import { waitUntil } from "../support/wait.ts";
 import { xml } from "../support/xmpp-client.ts";
 
 let h: Harness;
@@ -16,14 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
 });
-
-async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("the XMPP outbox", () => {
   it("keeps messages from the network while Prosody restarts and delivers them all, in order", async () => {
@@ -67,13 +60,13 @@ describe("the XMPP outbox", () => {
     const gateway = h.postern.gateways[0]!;
 
     const restart = h.prosody.restart({ downMs: 2_000 });
-    await until(() => !gateway.online, "the component link to drop");
+    await waitUntil(() => !gateway.online, "the component link to drop");
     const said = Array.from({ length: 30 }, (_, i) => `while away ${i}`);
     for (const text of said)
       await h.network.say("alice@localhost", { kind: "direct", id: "carol" }, "carol", text, `away-${text}`);
     expect(await h.postern.store.xmppOutbox(GATEWAY, 1).size()).toBe(said.length);
     await restart;
-    await until(() => gateway.online, "the component link to come back");
+    await waitUntil(() => gateway.online, "the component link to come back");
 
     const again = await h.login("alice", "back");
     const received = await again.waitForAll(
