@@ -2,10 +2,7 @@
  * R3 at N scale: Redis killed for 60 s under 10 msg/s. Runs the PR-tier test file with a longer
  * outage and reads back the figures it writes.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type FaultRow, type RowOutcome, runVitest } from "./row.ts";
+import { type FaultRow, noFigures, type RowOutcome, runReportingTest } from "./row.ts";
 
 export const rows: FaultRow[] = [
   { key: "R3", title: "Redis down 60 s under 10 msg/s", tier: "N", run: () => runR3(60) },
@@ -26,70 +23,56 @@ interface R3Figures {
 }
 
 async function runR3(outageS: number): Promise<RowOutcome> {
-  const dir = await mkdtemp(join(tmpdir(), "postern-faults-"));
-  const reportFile = join(dir, "r3.json");
-  try {
-    const run = await runVitest("test/integration/reliability-redis-down.test.ts", {
-      POSTERN_R3_OUTAGE_S: String(outageS),
-      POSTERN_FAULTS_REPORT: reportFile,
-    });
-    const text = await readFile(reportFile, "utf8").catch(() => null);
-    if (text === null) {
-      return {
-        status: "error",
-        figures: [],
-        notes: [`the test wrote no figures; its output ended:\n${run.tail}`],
-      };
-    }
-    const r = JSON.parse(text) as R3Figures;
-    const list = (counts: Record<string, number>) =>
-      Object.entries(counts)
-        .map(([k, n]) => `${n}× ${k}`)
-        .join(", ");
-    const other = list(r.errorOther);
-    return {
-      status: "measured",
-      figures: [
-        { name: "messages sent during the outage", value: String(r.sent), target: "—", pass: null },
-        { name: "delivered", value: String(r.delivered), target: "—", pass: null },
-        {
-          name: "answered with type wait (not delivered)",
-          value: String(r.errorWait),
-          target: "—",
-          pass: null,
-        },
-        { name: "silent drops", value: String(r.silent), target: "0", pass: r.silent === 0 },
-        { name: "errors of another type", value: other || "0", target: "0", pass: other === "" },
-        {
-          name: "delivered and also answered with an error",
-          value: String(r.deliveredAndError),
-          target: "0",
-          pass: r.deliveredAndError === 0,
-        },
-        {
-          name: "first delivery after Redis returns",
-          value: r.resumedMs === null ? "none within 5 s" : `${(r.resumedMs / 1000).toFixed(1)} s`,
-          target: "≤ 5 s",
-          pass: r.resumedMs !== null && r.resumedMs <= 5_000,
-        },
-        {
-          name: "unhandled rejections",
-          value: String(r.unhandledRejections),
-          target: "0",
-          pass: r.unhandledRejections === 0,
-        },
-        { name: "gateway exits", value: "0", target: "0", pass: true },
-        { name: "RSS growth", value: `${r.rssGrowthMb} MB`, target: "< 150 MB", pass: r.rssGrowthMb < 150 },
-      ],
-      notes: [
-        "Runs test/integration/reliability-redis-down.test.ts with POSTERN_R3_OUTAGE_S=60; Postern runs in the test process, so RSS includes the test client.",
-        `Error answers by condition/type: ${list(r.conditions) || "none"}.`,
-        "Not measured: the buffer cap (target 5 000 msgs / 50 MB). During an outage stanzas wait in the gateway's per-conversation inbound queue (200 stanzas, src/core/gateway.ts); beyond it they are answered resource-constraint/wait.",
-        'A message counted as "delivered and also answered with an error" reached the network, yet its sender was told to try again (a resend would duplicate it).',
-        `The test itself ${run.code === 0 ? "passed" : "failed"} (exit code ${run.code}).`,
-      ],
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const run = await runReportingTest<R3Figures>("test/integration/reliability-redis-down.test.ts", {
+    POSTERN_R3_OUTAGE_S: String(outageS),
+  });
+  if (run.figures === null) return noFigures(run.tail);
+  const r = run.figures;
+  const list = (counts: Record<string, number>) =>
+    Object.entries(counts)
+      .map(([k, n]) => `${n}× ${k}`)
+      .join(", ");
+  const other = list(r.errorOther);
+  return {
+    status: "measured",
+    figures: [
+      { name: "messages sent during the outage", value: String(r.sent), target: "—", pass: null },
+      { name: "delivered", value: String(r.delivered), target: "—", pass: null },
+      {
+        name: "answered with type wait (not delivered)",
+        value: String(r.errorWait),
+        target: "—",
+        pass: null,
+      },
+      { name: "silent drops", value: String(r.silent), target: "0", pass: r.silent === 0 },
+      { name: "errors of another type", value: other || "0", target: "0", pass: other === "" },
+      {
+        name: "delivered and also answered with an error",
+        value: String(r.deliveredAndError),
+        target: "0",
+        pass: r.deliveredAndError === 0,
+      },
+      {
+        name: "first delivery after Redis returns",
+        value: r.resumedMs === null ? "none within 5 s" : `${(r.resumedMs / 1000).toFixed(1)} s`,
+        target: "≤ 5 s",
+        pass: r.resumedMs !== null && r.resumedMs <= 5_000,
+      },
+      {
+        name: "unhandled rejections",
+        value: String(r.unhandledRejections),
+        target: "0",
+        pass: r.unhandledRejections === 0,
+      },
+      { name: "gateway exits", value: "0", target: "0", pass: true },
+      { name: "RSS growth", value: `${r.rssGrowthMb} MB`, target: "< 150 MB", pass: r.rssGrowthMb < 150 },
+    ],
+    notes: [
+      "Runs test/integration/reliability-redis-down.test.ts with POSTERN_R3_OUTAGE_S=60; Postern runs in the test process, so RSS includes the test client.",
+      `Error answers by condition/type: ${list(r.conditions) || "none"}.`,
+      "Not measured: the buffer cap (target 5 000 msgs / 50 MB). During an outage stanzas wait in the gateway's per-conversation inbound queue (200 stanzas, src/core/gateway.ts); beyond it they are answered resource-constraint/wait.",
+      'A message counted as "delivered and also answered with an error" reached the network, yet its sender was told to try again (a resend would duplicate it).',
+      `The test itself ${run.code === 0 ? "passed" : "failed"} (exit code ${run.code}).`,
+    ],
+  };
 }

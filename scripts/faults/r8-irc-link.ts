@@ -3,10 +3,7 @@
  * the user joined a channel. Runs the PR-tier test file (short keepalive timings there) with the
  * production defaults (PING after 60 s of silence, dead after 90 s) and reads back its figures.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type FaultRow, type RowOutcome, runVitest, seconds } from "./row.ts";
+import { type FaultRow, noFigures, type RowOutcome, runReportingTest, seconds } from "./row.ts";
 
 export const rows: FaultRow[] = [
   { key: "R8 irc", title: "Half-open TCP: IRC link blackholed", tier: "N", run: () => runR8Irc() },
@@ -28,67 +25,53 @@ interface R8IrcFigures {
 }
 
 async function runR8Irc(): Promise<RowOutcome> {
-  const dir = await mkdtemp(join(tmpdir(), "postern-faults-"));
-  const reportFile = join(dir, "r8-irc.json");
-  try {
-    const run = await runVitest("test/integration/irc-keepalive.test.ts", {
-      POSTERN_R8_IRC_DEFAULTS: "1",
-      POSTERN_FAULTS_REPORT: reportFile,
-    });
-    const text = await readFile(reportFile, "utf8").catch(() => null);
-    if (text === null) {
-      return {
-        status: "error",
-        figures: [],
-        notes: [`the test wrote no figures; its output ended:\n${run.tail}`],
-      };
-    }
-    const r = JSON.parse(text) as R8IrcFigures;
-    return {
-      status: "measured",
-      figures: [
-        {
-          name: "dead link detected after (user told, socket dropped)",
-          value: seconds(r.detectedMs, "never"),
-          target: "≤ 90 s",
-          pass: r.detectedMs <= 90_000,
-        },
-        {
-          name: "reconnect attempts while still blackholed",
-          value: String(r.reconnectAttempts),
-          target: "≥ 1 (reconnect)",
-          pass: r.reconnectAttempts >= 1,
-        },
-        {
-          name: "channel rejoined after the blackhole lifts",
-          value: seconds(r.rejoinedMs, "never"),
-          target: "—",
-          pass: null,
-        },
-        {
-          name: "messages sent after detection: delivered in order",
-          value: r.queuedDeliveredInOrder ? `${r.queuedSent} of ${r.queuedSent}` : "no",
-          target: "all, in order",
-          pass: r.queuedDeliveredInOrder,
-        },
-        {
-          name: "messages written into the dead link before detection: lost",
-          value: `${r.inFlightLost} of ${r.inFlightSent}`,
-          target: "0 (no silent loss)",
-          pass: r.inFlightLost === 0,
-        },
-      ],
-      notes: [
-        "Runs test/integration/irc-keepalive.test.ts with POSTERN_R8_IRC_DEFAULTS=1: settings keepaliveMs 60 s and deadAfterMs 90 s (the PR-tier run uses 1 s / 4 s). The fault proxy sits between Postern's IRC sockets and ngIRCd and blackholes both directions (no data, no FIN, no RST); raw IRC test clients reach ngIRCd directly.",
-        "Before the fault the link stays quiet for deadAfterMs + 1 s: the keepalive PING keeps a healthy idle link up (0 reconnects).",
-        `The user was told: "${r.reason}" (gateway presence, show xa).`,
-        "Bug found and fixed: Postern had no keepalive of its own on IRC links; only irc-framework's ping timeout (120 s, and it closes by writing a QUIT first) would have noticed, missing the 90 s target. adapters/irc/transport.ts now PINGs after keepaliveMs of silence and drops the socket after deadAfterMs without a byte (settings keepaliveMs/deadAfterMs).",
-        "Lines written into a half-open link before it is detected are lost without a word: plain IRC has no delivery receipts (IRCv3 echo-message would be one), and the user already saw them reflected. The window is at most deadAfterMs. Not fixed here; resending would duplicate on links that did deliver.",
-        "Queues stay bounded: while the link is down the user's messages wait in the per-user outbox (≤ 100 per conversation, 10 min TTL, adapters/irc/outbox.ts), beyond which they are refused recipient-unavailable/wait (shown by irc-gateway-recovery.test.ts); dead-end reconnects through the blackhole end by the 30 s registration timeout.",
-        `Error replies during the run (message ids): ${r.bounced.join(", ") || "none"}. The test itself ${run.code === 0 ? "passed" : "failed"} (exit code ${run.code}).`,
-      ],
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const run = await runReportingTest<R8IrcFigures>("test/integration/irc-keepalive.test.ts", {
+    POSTERN_R8_IRC_DEFAULTS: "1",
+  });
+  if (run.figures === null) return noFigures(run.tail);
+  const r = run.figures;
+  return {
+    status: "measured",
+    figures: [
+      {
+        name: "dead link detected after (user told, socket dropped)",
+        value: seconds(r.detectedMs, "never"),
+        target: "≤ 90 s",
+        pass: r.detectedMs <= 90_000,
+      },
+      {
+        name: "reconnect attempts while still blackholed",
+        value: String(r.reconnectAttempts),
+        target: "≥ 1 (reconnect)",
+        pass: r.reconnectAttempts >= 1,
+      },
+      {
+        name: "channel rejoined after the blackhole lifts",
+        value: seconds(r.rejoinedMs, "never"),
+        target: "—",
+        pass: null,
+      },
+      {
+        name: "messages sent after detection: delivered in order",
+        value: r.queuedDeliveredInOrder ? `${r.queuedSent} of ${r.queuedSent}` : "no",
+        target: "all, in order",
+        pass: r.queuedDeliveredInOrder,
+      },
+      {
+        name: "messages written into the dead link before detection: lost",
+        value: `${r.inFlightLost} of ${r.inFlightSent}`,
+        target: "0 (no silent loss)",
+        pass: r.inFlightLost === 0,
+      },
+    ],
+    notes: [
+      "Runs test/integration/irc-keepalive.test.ts with POSTERN_R8_IRC_DEFAULTS=1: settings keepaliveMs 60 s and deadAfterMs 90 s (the PR-tier run uses 1 s / 4 s). The fault proxy sits between Postern's IRC sockets and ngIRCd and blackholes both directions (no data, no FIN, no RST); raw IRC test clients reach ngIRCd directly.",
+      "Before the fault the link stays quiet for deadAfterMs + 1 s: the keepalive PING keeps a healthy idle link up (0 reconnects).",
+      `The user was told: "${r.reason}" (gateway presence, show xa).`,
+      "Bug found and fixed: Postern had no keepalive of its own on IRC links; only irc-framework's ping timeout (120 s, and it closes by writing a QUIT first) would have noticed, missing the 90 s target. adapters/irc/transport.ts now PINGs after keepaliveMs of silence and drops the socket after deadAfterMs without a byte (settings keepaliveMs/deadAfterMs).",
+      "Lines written into a half-open link before it is detected are lost without a word: plain IRC has no delivery receipts (IRCv3 echo-message would be one), and the user already saw them reflected. The window is at most deadAfterMs. Not fixed here; resending would duplicate on links that did deliver.",
+      "Queues stay bounded: while the link is down the user's messages wait in the per-user outbox (≤ 100 per conversation, 10 min TTL, adapters/irc/outbox.ts), beyond which they are refused recipient-unavailable/wait (shown by irc-gateway-recovery.test.ts); dead-end reconnects through the blackhole end by the 30 s registration timeout.",
+      `Error replies during the run (message ids): ${r.bounced.join(", ") || "none"}. The test itself ${run.code === 0 ? "passed" : "failed"} (exit code ${run.code}).`,
+    ],
+  };
 }

@@ -4,7 +4,9 @@
  * `rows: FaultRow[]`; the runner finds them by itself, so a new row is a new file.
  */
 import { spawn } from "node:child_process";
-import { resolve } from "node:path";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "..", "..");
 
@@ -68,4 +70,29 @@ export function runVitest(
     child.stderr.on("data", keep);
     child.on("close", (code) => resolvePromise({ code: code ?? 1, tail: output.slice(-3_000) }));
   });
+}
+
+/**
+ * Runs a PR-tier test file at N scale: `env` sets its knobs, and the test writes its figures as
+ * JSON to the file POSTERN_FAULTS_REPORT names. `figures` is null when the test wrote none;
+ * {@link noFigures} turns that into the row's outcome.
+ */
+export async function runReportingTest<T>(
+  file: string,
+  env: Record<string, string>,
+): Promise<{ figures: T | null; code: number; tail: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "postern-faults-"));
+  const reportFile = join(dir, "figures.json");
+  try {
+    const run = await runVitest(file, { ...env, POSTERN_FAULTS_REPORT: reportFile });
+    const text = await readFile(reportFile, "utf8").catch(() => null);
+    return { figures: text === null ? null : (JSON.parse(text) as T), code: run.code, tail: run.tail };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The outcome of a row whose test wrote no figures: the end of its output says why. */
+export function noFigures(tail: string): RowOutcome {
+  return { status: "error", figures: [], notes: [`the test wrote no figures; its output ended:\n${tail}`] };
 }
