@@ -18,13 +18,12 @@ import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import pino from "pino";
-import type { AdapterFactory } from "../../src/adapter/adapter.ts";
 import { plain } from "../../src/adapter/text.ts";
-import { parseConfigText } from "../../src/config/load.ts";
 import { startPostern } from "../../src/core/app.ts";
 import { startProsody } from "../../test/support/prosody.ts";
 import { startRedis } from "../../test/support/redis.ts";
-import { TestNetwork, testAdapterFactory } from "../../test/support/test-network.ts";
+import { TestNetwork } from "../../test/support/test-network.ts";
+import { testNetworkConfig } from "../../test/support/test-network-config.ts";
 import { connectXmpp, IqError, type XmppTestClient, xml } from "../../test/support/xmpp-client.ts";
 import {
   type ConsistencyReport,
@@ -75,23 +74,13 @@ async function runR4(): Promise<RowOutcome> {
   const noAutoSave = () => admin.config("SET", "save", "");
   await noAutoSave();
   const network = new TestNetwork();
-  const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
-  const config = parseConfigText(
-    `
-mode: development
-redis: { url: "${redis.url}", keyPrefix: "${PREFIX}" }
-secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
-gateways:
-  - domain: ${GATEWAY}
-    adapter: test
-    xmpp: { host: 127.0.0.1, port: ${prosody.componentPort}, secret: "${secret}" }
-    users: { allowedDomains: [localhost] }
-    limits: { registrationsPerHourPerDomain: 1000000, registrationsPerHourPerJid: 1000000 }
-    settings: {}
-`,
-    "r4.yaml",
-    { adapterSchemas: { test: factory.configSchema } },
-  );
+  const { config, factory } = testNetworkConfig(network, {
+    domain: GATEWAY,
+    xmpp: { port: prosody.componentPort, secret },
+    redis: { url: redis.url, keyPrefix: PREFIX },
+    limits: { registrationsPerHourPerDomain: 1_000_000, registrationsPerHourPerJid: 1_000_000 },
+    sourceName: "r4.yaml",
+  });
   const log = pino({ level: process.env.POSTERN_TEST_LOG ?? "silent" });
   const postern = await startPostern(config, { test: factory }, { log, waitOnlineMs: 15_000 });
   const clients: XmppTestClient[] = [];

@@ -11,14 +11,14 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:net";
 import pino from "pino";
-import type { AdapterFactory } from "../../src/adapter/adapter.ts";
-import { parseConfigText } from "../../src/config/load.ts";
 import { type RunningPostern, startPostern } from "../../src/core/app.ts";
 import { ComponentLink } from "../../src/xmpp/connection.ts";
 import { type FaultProxy, startFaultProxy } from "../../test/support/fault-proxy.ts";
 import { type ProsodyServer, startProsody } from "../../test/support/prosody.ts";
 import { type RedisServer, startRedis } from "../../test/support/redis.ts";
-import { TestNetwork, testAdapterFactory } from "../../test/support/test-network.ts";
+import { registerWithForm } from "../../test/support/registration-form.ts";
+import { TestNetwork } from "../../test/support/test-network.ts";
+import { testNetworkConfig } from "../../test/support/test-network-config.ts";
 import { connectXmpp, type XmppTestClient, xml } from "../../test/support/xmpp-client.ts";
 import { type FaultRow, type Figure, type RowOutcome, seconds, sleep } from "./row.ts";
 
@@ -143,30 +143,18 @@ async function startRig(conflict: "kick_new" | "kick_old"): Promise<Rig> {
     },
   });
   const network = new TestNetwork();
-  const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
-  const keepalive = [
-    KEEPALIVE_MS ? `keepaliveMs: ${KEEPALIVE_MS}` : "",
-    DEAD_AFTER_MS ? `deadAfterMs: ${DEAD_AFTER_MS}` : "",
-  ]
-    .filter(Boolean)
-    .map((s) => `, ${s}`)
-    .join("");
-  const config = parseConfigText(
-    `
-mode: development
-redis: { url: "${redis.url}" }
-secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
-gateways:
-  - domain: ${DOMAIN}
-    adapter: test
-    xmpp: { host: 127.0.0.1, port: ${proxy.port}, secret: "${secret}"${keepalive} }
-    users: { allowedDomains: [localhost] }
-    limits: { outboxMaxStanzas: ${Math.max(5_000, MESSAGES * 2)} }
-    settings: {}
-`,
-    "r7.yaml",
-    { adapterSchemas: { test: factory.configSchema } },
-  );
+  const { config, factory } = testNetworkConfig(network, {
+    domain: DOMAIN,
+    xmpp: {
+      port: proxy.port,
+      secret,
+      ...(KEEPALIVE_MS ? { keepaliveMs: KEEPALIVE_MS } : {}),
+      ...(DEAD_AFTER_MS ? { deadAfterMs: DEAD_AFTER_MS } : {}),
+    },
+    redis: { url: redis.url },
+    limits: { outboxMaxStanzas: Math.max(5_000, MESSAGES * 2) },
+    sourceName: "r7.yaml",
+  });
   const postern = await startPostern(
     config,
     { test: factory },
@@ -218,22 +206,7 @@ gateways:
  */
 async function registerWithPersistentRoom(rig: Rig): Promise<void> {
   const { alice, network } = rig;
-  await alice.iq(
-    xml(
-      "iq",
-      { type: "set", to: DOMAIN },
-      xml(
-        "query",
-        { xmlns: "jabber:iq:register" },
-        xml(
-          "x",
-          { xmlns: "jabber:x:data", type: "submit" },
-          xml("field", { var: "nick" }, xml("value", {}, "alice")),
-          xml("field", { var: "password" }, xml("value", {}, "pw")),
-        ),
-      ),
-    ),
-  );
+  await registerWithForm(alice, DOMAIN, { nick: "alice", password: "pw" });
   const room = `#keep@${DOMAIN}`;
   await alice.sendPresence({ to: `${room}/alice` }, [xml("x", { xmlns: "http://jabber.org/protocol/muc" })]);
   await alice.waitFor((s) => s.getChild("subject") !== undefined, "the join of the persistent room");

@@ -5,14 +5,14 @@
  */
 import { randomBytes } from "node:crypto";
 import pino from "pino";
-import type { AdapterFactory } from "../../src/adapter/adapter.ts";
-import { parseConfigText } from "../../src/config/load.ts";
 import { startPostern } from "../../src/core/app.ts";
 import { startFaultProxy } from "../../test/support/fault-proxy.ts";
 import { startProsody } from "../../test/support/prosody.ts";
 import { startRedis } from "../../test/support/redis.ts";
-import { TestNetwork, testAdapterFactory } from "../../test/support/test-network.ts";
-import { connectXmpp, xml } from "../../test/support/xmpp-client.ts";
+import { registerWithForm } from "../../test/support/registration-form.ts";
+import { TestNetwork } from "../../test/support/test-network.ts";
+import { testNetworkConfig } from "../../test/support/test-network-config.ts";
+import { connectXmpp } from "../../test/support/xmpp-client.ts";
 import { type FaultRow, type RowOutcome, sleep } from "./row.ts";
 
 export const rows: FaultRow[] = [
@@ -37,22 +37,12 @@ async function runR8Xmpp(): Promise<RowOutcome> {
   });
   const proxy = await startFaultProxy({ target: { host: "127.0.0.1", port: prosody.componentPort } });
   const network = new TestNetwork();
-  const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
-  const config = parseConfigText(
-    `
-mode: development
-redis: { url: "${redis.url}" }
-secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
-gateways:
-  - domain: ${domain}
-    adapter: test
-    xmpp: { host: 127.0.0.1, port: ${proxy.port}, secret: "${secret}" }
-    users: { allowedDomains: [localhost] }
-    settings: {}
-`,
-    "r8.yaml",
-    { adapterSchemas: { test: factory.configSchema } },
-  );
+  const { config, factory } = testNetworkConfig(network, {
+    domain,
+    xmpp: { port: proxy.port, secret },
+    redis: { url: redis.url },
+    sourceName: "r8.yaml",
+  });
   const postern = await startPostern(
     config,
     { test: factory },
@@ -67,22 +57,7 @@ gateways:
   });
   try {
     await alice.sendPresence();
-    await alice.iq(
-      xml(
-        "iq",
-        { type: "set", to: domain },
-        xml(
-          "query",
-          { xmlns: "jabber:iq:register" },
-          xml(
-            "x",
-            { xmlns: "jabber:x:data", type: "submit" },
-            xml("field", { var: "nick" }, xml("value", {}, "alice")),
-            xml("field", { var: "password" }, xml("value", {}, "pw")),
-          ),
-        ),
-      ),
-    );
+    await registerWithForm(alice, domain, { nick: "alice", password: "pw" });
     await alice.sendPresence({ to: domain });
     await network.waitForSession("alice@localhost");
     const copies = (text: string) => alice.stanzas.filter((s) => s.getChildText("body") === text);

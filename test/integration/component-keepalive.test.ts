@@ -7,15 +7,15 @@
 import { randomBytes } from "node:crypto";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AdapterFactory } from "../../src/adapter/adapter.ts";
-import { parseConfigText } from "../../src/config/load.ts";
 import { type RunningPostern, startPostern } from "../../src/core/app.ts";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.ts";
 import { type ProsodyServer, startProsody } from "../support/prosody.ts";
 import { type RedisServer, startRedis } from "../support/redis.ts";
-import { TestNetwork, testAdapterFactory } from "../support/test-network.ts";
+import { registerWithForm } from "../support/registration-form.ts";
+import { TestNetwork } from "../support/test-network.ts";
+import { testNetworkConfig } from "../support/test-network-config.ts";
 import { waitUntil } from "../support/wait.ts";
-import { connectXmpp, type XmppTestClient, xml } from "../support/xmpp-client.ts";
+import { connectXmpp, type XmppTestClient } from "../support/xmpp-client.ts";
 
 const GW = "test.localhost";
 let redis: RedisServer;
@@ -40,22 +40,12 @@ beforeAll(async () => {
     },
   });
   network = new TestNetwork();
-  const factory = testAdapterFactory(network) as AdapterFactory<unknown>;
-  const config = parseConfigText(
-    `
-mode: development
-redis: { url: "${redis.url}" }
-secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
-gateways:
-  - domain: ${GW}
-    adapter: test
-    xmpp: { host: 127.0.0.1, port: ${proxy.port}, secret: "${secret}", keepaliveMs: 300, deadAfterMs: 1500 }
-    users: { allowedDomains: [localhost] }
-    settings: {}
-`,
-    "keepalive.yaml",
-    { adapterSchemas: { test: factory.configSchema } },
-  );
+  const { config, factory } = testNetworkConfig(network, {
+    domain: GW,
+    xmpp: { port: proxy.port, secret, keepaliveMs: 300, deadAfterMs: 1500 },
+    redis: { url: redis.url },
+    sourceName: "keepalive.yaml",
+  });
   postern = await startPostern(
     config,
     { test: factory },
@@ -68,22 +58,7 @@ gateways:
     password: "pw",
   });
   await alice.sendPresence();
-  await alice.iq(
-    xml(
-      "iq",
-      { type: "set", to: GW },
-      xml(
-        "query",
-        { xmlns: "jabber:iq:register" },
-        xml(
-          "x",
-          { xmlns: "jabber:x:data", type: "submit" },
-          xml("field", { var: "nick" }, xml("value", {}, "alice")),
-          xml("field", { var: "password" }, xml("value", {}, "pw")),
-        ),
-      ),
-    ),
-  );
+  await registerWithForm(alice, GW, { nick: "alice", password: "pw" });
   await alice.sendPresence({ to: GW });
   await network.waitForSession("alice@localhost");
 }, 60_000);

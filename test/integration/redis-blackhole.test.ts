@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedis } from "../../src/store/redis.ts";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.ts";
 import { GATEWAY, type Harness, startHarness } from "../support/gateway-harness.ts";
+import { registerWithForm } from "../support/registration-form.ts";
 import { type Element, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 /** Longer than the 10 s socket timeout, so the dead link is dropped while blackholed. */
@@ -40,22 +41,7 @@ beforeAll(async () => {
   probe = createRedis({ url: `redis://127.0.0.1:${probeProxy.port}` }, pino({ level: "silent" }));
   await probe.ping();
   alice = await h.login("alice");
-  await alice.iq(
-    xml(
-      "iq",
-      { type: "set", to: GATEWAY },
-      xml(
-        "query",
-        { xmlns: "jabber:iq:register" },
-        xml(
-          "x",
-          { xmlns: "jabber:x:data", type: "submit" },
-          xml("field", { var: "nick" }, xml("value", {}, "alice")),
-          xml("field", { var: "password" }, xml("value", {}, "pw")),
-        ),
-      ),
-    ),
-  );
+  await registerWithForm(alice, GATEWAY, { nick: "alice", password: "pw" });
   await alice.sendPresence({ to: GATEWAY });
   await h.network.waitForSession("alice@localhost");
   await alice.send(xml("message", { to: CONTACT, type: "chat", id: "warmup" }, xml("body", {}, "warm up")));

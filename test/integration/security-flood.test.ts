@@ -29,6 +29,7 @@ import {
   startIrcHarness,
   statusCodes,
 } from "../support/irc-gateway-harness.ts";
+import { registerWithForm } from "../support/registration-form.ts";
 import { type Element, IqError, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -325,22 +326,7 @@ describe("a long message", () => {
 describe("registrations", () => {
   it("allows 3 per hour per JID (changes count), answers the 4th with resource-constraint (wait), and still lets the user unregister", async () => {
     const dave = await h.login("dave");
-    const register = (nick: string) =>
-      dave.iq(
-        xml(
-          "iq",
-          { type: "set", to: PROD_GATEWAY },
-          xml(
-            "query",
-            { xmlns: "jabber:iq:register" },
-            xml(
-              "x",
-              { xmlns: "jabber:x:data", type: "submit" },
-              xml("field", { var: "nick" }, xml("value", {}, nick)),
-            ),
-          ),
-        ),
-      );
+    const register = (nick: string) => registerWithForm(dave, PROD_GATEWAY, { nick });
     for (const nick of ["dave1", "dave2", "dave3"]) await register(nick);
     const refused = await register("dave4").catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(IqError);

@@ -17,8 +17,11 @@ type GatewayInput = ConfigInput["gateways"][number];
 export interface TestNetworkConfigOptions {
   /** The gateway's component domain, e.g. "test.localhost". */
   domain: string;
-  /** The component port on 127.0.0.1 (Prosody's, or a fake XMPP server's) and its secret. */
-  xmpp: { port: number; secret: string };
+  /**
+   * The component port on 127.0.0.1 (Prosody's, a fake XMPP server's or a fault proxy's), its
+   * secret, and keepalive timings when a test shortens them.
+   */
+  xmpp: Omit<GatewayInput["xmpp"], "host">;
   /** The `redis` section. */
   redis: ConfigInput["redis"];
   /**
@@ -57,7 +60,7 @@ export function testNetworkConfig(network: TestNetwork, opts: TestNetworkConfigO
       {
         domain: opts.domain,
         adapter: "test",
-        xmpp: { host: "127.0.0.1", port: opts.xmpp.port, secret: opts.xmpp.secret },
+        xmpp: { host: "127.0.0.1", ...opts.xmpp },
         users: opts.users ?? { allowedDomains: ["localhost"] },
         limits: opts.limits,
         settings: {},
