@@ -26,12 +26,14 @@ import {
   stanzaIdFor,
 } from "./render.ts";
 import { type RoomRecord, RoomState } from "./room-state.ts";
-import type { KeyedSerialQueue } from "./serial-queue.ts";
+import { awaitedLater, type KeyedSerialQueue } from "./serial-queue.ts";
 
 const roomRecordsSchema = z.record(
   z.string(),
   z.object({ nick: z.string(), persistent: z.boolean(), resources: z.array(z.string()) }),
 );
+
+const nothingToSend = async (): Promise<void> => {};
 
 /** How many archived messages a join replays when the client does not say. */
 const DEFAULT_HISTORY = 20;
@@ -108,6 +110,12 @@ export class UserSession {
       );
     }
     if (session) await session.close(reason);
+  }
+
+  /** Whether the session runs on exactly these registration values (checked after a Redis restore). */
+  usesRegistration(values: Record<string, string>): boolean {
+    const mine = Object.entries(this.registration);
+    return mine.length === Object.keys(values).length && mine.every(([field, value]) => values[field] === value);
   }
 
   // ---------------------------------------------------------------- persistence of rooms
@@ -322,17 +330,20 @@ export class UserSession {
 
   // ---------------------------------------------------------------- events, from the network
 
-  /** Handles one event; events of one conversation are processed in order. */
+  /**
+   * Handles one event; events of one conversation are processed in order. Messages are
+   * pipelined: their store writes go out back to back and each stanza leaves, in order, once its
+   * own writes are answered (see KeyedSerialQueue.runPipelined); the promise settles then.
+   */
   onEvent(event: SessionEvent): Promise<void> {
     const key = `${this.user}\u0000${conversationKey(event)}`;
+    if (event.type === "message") return this.queue.runPipelined(key, () => this.startMessage(event));
     return this.queue.run(key, () => this.handleEvent(event));
   }
 
-  private async handleEvent(event: SessionEvent): Promise<void> {
+  private async handleEvent(event: Exclude<SessionEvent, MessageEvent>): Promise<void> {
     const { addressing, domain } = this.gw;
     switch (event.type) {
-      case "message":
-        return this.onMessage(event);
       case "room.member":
         return this.onRoomMember(event);
       case "room.topic": {
@@ -465,13 +476,20 @@ export class UserSession {
     return { from: addressing.contactJid(conversation.id), to: [this.user] };
   }
 
-  private async onMessage(event: MessageEvent): Promise<void> {
+  /**
+   * The first phase of a message: issues its store requests (the reply target's lookup, the id
+   * map, the room archive) and returns the second phase, which waits for their answers and sends.
+   */
+  private async startMessage(event: MessageEvent): Promise<() => Promise<void>> {
     const { domain, addressing, store } = this.gw;
     const conv = event.conversation;
     const body = bodyText(event.kind, event.text);
-    const replyTo = event.replyTo
-      ? ((await store.idMap.stanzaIdFor(domain, this.user, conv.id, event.replyTo)) ?? undefined)
-      : undefined;
+    const replyTarget = event.replyTo;
+    const replyTo = awaitedLater(
+      replyTarget
+        ? store.idMap.stanzaIdFor(domain, this.user, conv.id, replyTarget).then((id) => id ?? undefined)
+        : Promise.resolve(undefined),
+    );
     const withFiles = event.attachments?.length
       ? `${body}${body ? "\n" : ""}${event.attachments
           .map((a) => a.url)
@@ -480,75 +498,97 @@ export class UserSession {
       : body;
     if (conv.kind === "direct") {
       // The user's own messages in a 1:1 chat reach their other clients as carbons already.
-      if (event.from.self) return this.ignored("message", conv.id, "own message (carbons cover it)");
+      if (event.from.self) {
+        this.ignored("message", conv.id, "own message (carbons cover it)");
+        return nothingToSend;
+      }
       const id = stanzaIdFor({ gateway: domain, user: this.user, conversation: conv.id, legacyId: event.id });
+      const legacyId = event.id;
       // The id map is written before the stanza leaves: a crash in between then replays a message
       // the user can recognise by its (deterministic) id, never one we cannot map back.
-      if (event.id) await store.idMap.remember(domain, this.user, conv.id, event.id, id);
-      await this.gw.send(
-        chatMessage({
-          from: addressing.contactJid(conv.id),
-          to: this.user,
-          type: "chat",
-          id,
-          body: withFiles,
-          timestamp: event.timestamp,
-          delayFrom: domain,
-          attachments: event.attachments,
-          store: true,
-          replyTo,
-        }),
+      const mapped = awaitedLater(
+        legacyId ? store.idMap.remember(domain, this.user, conv.id, legacyId, id) : Promise.resolve(),
       );
-      logOutcome(this.gw.log, {
-        direction: "to-xmpp",
-        what: "message",
-        user: this.user,
-        conversation: conv.id,
-        result: "delivered",
-      });
-      return;
+      return async () => {
+        await mapped;
+        await this.gw.send(
+          chatMessage({
+            from: addressing.contactJid(conv.id),
+            to: this.user,
+            type: "chat",
+            id,
+            body: withFiles,
+            timestamp: event.timestamp,
+            delayFrom: domain,
+            attachments: event.attachments,
+            store: true,
+            replyTo: await replyTo,
+          }),
+        );
+        logOutcome(this.gw.log, {
+          direction: "to-xmpp",
+          what: "message",
+          user: this.user,
+          conversation: conv.id,
+          result: "delivered",
+        });
+      };
     }
     const room = this.rooms.get(conv.id);
-    if (!room) return this.ignored("message", conv.id, "room not joined");
+    if (!room) {
+      this.ignored("message", conv.id, "room not joined");
+      return nothingToSend;
+    }
     const id =
       event.echoOf ??
       stanzaIdFor({ gateway: domain, user: this.user, conversation: conv.id, legacyId: event.id });
     const nick = event.from.self ? room.nick : event.from.nick;
-    const archiveId = await this.archive(conv.id).append({
-      stanzaId: id,
-      legacyId: event.id,
-      from: nick,
-      body: withFiles,
-      timestamp: (event.timestamp ?? new Date()).getTime(),
-      kind: event.kind === "action" ? "action" : event.kind === "notice" ? "notice" : "message",
-    });
-    // Clients refer to room messages by the room's stanza-id (XEP-0359) or by the message id.
-    if (event.id) await store.idMap.rememberAll(domain, this.user, conv.id, event.id, id, [archiveId]);
-    const roomJid = addressing.roomJid(conv.id);
-    for (const resource of room.resources) {
-      await this.gw.send(
-        chatMessage({
-          from: occupantOf(roomJid, nick),
-          to: resource,
-          type: "groupchat",
-          id,
+    const legacyId = event.id;
+    // Archived, then mapped (clients refer to room messages by the room's stanza-id, XEP-0359, or
+    // by the message id), then sent: the stanza never carries an archive id that does not exist.
+    const archived = awaitedLater(
+      this.archive(conv.id)
+        .append({
+          stanzaId: id,
+          legacyId,
+          from: nick,
           body: withFiles,
-          timestamp: event.timestamp,
-          delayFrom: roomJid,
-          stanzaId: { id: archiveId, by: roomJid },
-          attachments: event.attachments,
-          replyTo,
+          timestamp: (event.timestamp ?? new Date()).getTime(),
+          kind: event.kind === "action" ? "action" : event.kind === "notice" ? "notice" : "message",
+        })
+        .then(async (archiveId) => {
+          if (legacyId) await store.idMap.rememberAll(domain, this.user, conv.id, legacyId, id, [archiveId]);
+          return archiveId;
         }),
-      );
-    }
-    logOutcome(this.gw.log, {
-      direction: "to-xmpp",
-      what: "groupchat",
-      user: this.user,
-      conversation: conv.id,
-      result: room.resources.size > 0 ? "delivered" : "ignored",
-      reason: room.resources.size > 0 ? undefined : "no resource joined: archived for later",
-    });
+    );
+    return async () => {
+      const archiveId = await archived;
+      const roomJid = addressing.roomJid(conv.id);
+      for (const resource of room.resources) {
+        await this.gw.send(
+          chatMessage({
+            from: occupantOf(roomJid, nick),
+            to: resource,
+            type: "groupchat",
+            id,
+            body: withFiles,
+            timestamp: event.timestamp,
+            delayFrom: roomJid,
+            stanzaId: { id: archiveId, by: roomJid },
+            attachments: event.attachments,
+            replyTo: await replyTo,
+          }),
+        );
+      }
+      logOutcome(this.gw.log, {
+        direction: "to-xmpp",
+        what: "groupchat",
+        user: this.user,
+        conversation: conv.id,
+        result: room.resources.size > 0 ? "delivered" : "ignored",
+        reason: room.resources.size > 0 ? undefined : "no resource joined: archived for later",
+      });
+    };
   }
 
   private async onRoomMember(event: RoomMemberEvent): Promise<void> {
