@@ -118,9 +118,13 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
   const caps = gw.adapter.capabilities;
   /** The legacy id of a message the user refers to; unknown ids (or another user's) are not found. */
   const legacyIdOf = async (stanzaId: string | undefined): Promise<string> => {
-    const legacyId = stanzaId
+    let legacyId = stanzaId
       ? await gw.store.idMap.legacyIdFor(gw.domain, env.user, conversation.id, stanzaId)
       : null;
+    // A room message's stanza-id is its archive id, mapped back through the archive entry.
+    if (!legacyId && stanzaId && conversation.kind === "room")
+      legacyId =
+        (await gw.store.userArchive(gw.domain, env.user, conversation.id).entry(stanzaId))?.legacyId ?? null;
     if (!legacyId) throw new StanzaError("item-not-found", "the message referred to is unknown");
     return legacyId;
   };

@@ -115,7 +115,9 @@ export class UserSession {
   /** Whether the session runs on exactly these registration values (checked after a Redis restore). */
   usesRegistration(values: Record<string, string>): boolean {
     const mine = Object.entries(this.registration);
-    return mine.length === Object.keys(values).length && mine.every(([field, value]) => values[field] === value);
+    return (
+      mine.length === Object.keys(values).length && mine.every(([field, value]) => values[field] === value)
+    );
   }
 
   // ---------------------------------------------------------------- persistence of rooms
@@ -544,25 +546,26 @@ export class UserSession {
       stanzaIdFor({ gateway: domain, user: this.user, conversation: conv.id, legacyId: event.id });
     const nick = event.from.self ? room.nick : event.from.nick;
     const legacyId = event.id;
-    // Archived, then mapped (clients refer to room messages by the room's stanza-id, XEP-0359, or
-    // by the message id), then sent: the stanza never carries an archive id that does not exist.
+    // The archive entry and the id map are written together, and the stanza leaves once both
+    // are answered: it never carries an archive id that does not exist. Clients refer to a room
+    // message by its id or by the room's stanza-id (XEP-0359), which is the archive id: that one
+    // maps back through the archive entry's legacy id (message-handler.ts), so no second round
+    // trip is needed to map it.
     const archived = awaitedLater(
-      this.archive(conv.id)
-        .append({
-          stanzaId: id,
-          legacyId,
-          from: nick,
-          body: withFiles,
-          timestamp: (event.timestamp ?? new Date()).getTime(),
-          kind: event.kind === "action" ? "action" : event.kind === "notice" ? "notice" : "message",
-        })
-        .then(async (archiveId) => {
-          if (legacyId) await store.idMap.rememberAll(domain, this.user, conv.id, legacyId, id, [archiveId]);
-          return archiveId;
-        }),
+      this.archive(conv.id).append({
+        stanzaId: id,
+        legacyId,
+        from: nick,
+        body: withFiles,
+        timestamp: (event.timestamp ?? new Date()).getTime(),
+        kind: event.kind === "action" ? "action" : event.kind === "notice" ? "notice" : "message",
+      }),
+    );
+    const mapped = awaitedLater(
+      legacyId ? store.idMap.remember(domain, this.user, conv.id, legacyId, id) : Promise.resolve(),
     );
     return async () => {
-      const archiveId = await archived;
+      const [archiveId] = await Promise.all([archived, mapped]);
       const roomJid = addressing.roomJid(conv.id);
       for (const resource of room.resources) {
         await this.gw.send(

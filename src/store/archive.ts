@@ -109,6 +109,13 @@ export class Archive {
     return decodeAll(replies).reverse();
   }
 
+  /** The entry archived under `archiveId`, or null when there is none (or the id is not a stream id). */
+  async entry(archiveId: string): Promise<ArchiveEntry | null> {
+    if (!STREAM_ID.test(archiveId)) return null;
+    const [reply] = await this.redis.xrange(this.key, archiveId, archiveId);
+    return reply ? decode(reply[0], reply[1]) : null;
+  }
+
   /** One page of a MAM query (see ArchiveQuery). */
   async query(q: ArchiveQuery): Promise<ArchivePage> {
     const low = q.start === undefined ? "-" : `${millis(q.start)}-0`;

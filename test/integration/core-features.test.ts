@@ -223,6 +223,43 @@ describe("corrections, retractions, reactions and replies", () => {
     expect(err.getChild("error")?.getChild("item-not-found")).toBeDefined();
   });
 
+  it("maps a room message's stanza-id and its message id to the network's id", async () => {
+    await join(alice);
+    const mark = alice.mark();
+    await h.network.say(ALICE, { kind: "room", id: "#den" }, "carol", "vote on this", "net-room-9");
+    const incoming = await alice.waitFor(
+      (s) => s.name === "message" && s.getChildText("body") === "vote on this",
+      "carol's room message",
+      { since: mark },
+    );
+    // XEP-0444/0424 in a room name the message by the room's stanza-id; XEP-0461 may use its id.
+    const stanzaId = incoming.getChild("stanza-id", "urn:xmpp:sid:0")?.attrs.id;
+    expect(stanzaId).toMatch(/^\d+-\d+$/);
+    const actionsBefore = h.network.actions.length;
+    await alice.send(
+      xml(
+        "message",
+        { to: ROOM, type: "groupchat", id: "rr1" },
+        xml("reactions", { xmlns: "urn:xmpp:reactions:0", id: stanzaId }, xml("reaction", {}, "🗳")),
+      ),
+    );
+    const sentBefore = h.network.sent.length;
+    await alice.send(
+      xml(
+        "message",
+        { to: ROOM, type: "groupchat", id: "rr2" },
+        xml("body", {}, "yes"),
+        xml("reply", { xmlns: "urn:xmpp:reply:0", to: `${ROOM}/carol`, id: incoming.attrs.id }),
+      ),
+    );
+    const [reply] = (await h.network.waitForSent(sentBefore + 1, "the reply in the room")).slice(-1);
+    expect(reply?.message.replyTo).toBe("net-room-9");
+    expect(h.network.actions.slice(actionsBefore).map((a) => [a.kind, a.target, a.detail])).toEqual([
+      ["react", "net-room-9", "🗳"],
+    ]);
+    await leave(alice);
+  });
+
   it("shows network edits, retractions and reactions against the ids the user saw", async () => {
     const mark = alice.mark();
     await h.network.say(ALICE, { kind: "direct", id: "carol" }, "carol", "typo", "net-90");
