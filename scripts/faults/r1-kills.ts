@@ -91,6 +91,7 @@ async function runR1(): Promise<RowOutcome> {
   const sent = sum((r) => r.sent);
   const lost = sum((r) => r.lost);
   const inFlight = toIrc.reduce((n, r) => n + r.lostInFlightAtKill, 0);
+  const inFlightToXmpp = toXmpp.reduce((n, r) => n + r.lostInFlightAtKill, 0);
   const maxRawDupPerKill = Math.max(0, ...toIrc.map((r) => r.rawDuplicates / KILLS));
   const firsts = runs.flatMap((r) => r.firstDeliveryMs);
   const slowest = firsts.some((v) => v === null) ? null : Math.max(...(firsts as number[]));
@@ -109,6 +110,12 @@ async function runR1(): Promise<RowOutcome> {
         value: `${inFlight} (${KILLS * SEEDS} kills)`,
         target: "0",
         pass: inFlight === 0,
+      },
+      {
+        name: "IRC→XMPP lost in flight at a kill (read and not relayed, or written to the dying socket)",
+        value: `${inFlightToXmpp} (${KILLS * SEEDS} kills)`,
+        target: "0",
+        pass: inFlightToXmpp === 0,
       },
       {
         name: "answered with an error (sent while no process ran)",

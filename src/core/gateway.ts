@@ -24,6 +24,7 @@ import { PortalRooms } from "./portal-rooms.ts";
 import { handlePresence } from "./presence-handler.ts";
 import { KeyedSerialQueue, QueueFullError } from "./serial-queue.ts";
 import { UserDirectory } from "./users.ts";
+import { STALE_AFTER_MS, XmppInbox } from "./xmpp-inbox.ts";
 import { XmppOutbox } from "./xmpp-outbox.ts";
 
 /** Redis-backed leases, with names kept apart per gateway, held as `holder`. */
@@ -59,6 +60,13 @@ export class Gateway {
   /** Stopped as by `kill -9` (tests): nothing more is answered. */
   private abandoned = false;
   private readonly outbox: XmppOutbox;
+  private readonly inbox: XmppInbox;
+  /**
+   * Resolves once what an earlier process left in the inbox is queued (or found empty): stanzas
+   * wait for it, so left-over ones go first in their conversation, and none is mistaken for one.
+   */
+  private readonly leftOverQueued: Promise<void>;
+  private markLeftOverQueued!: () => void;
   private portals: PortalRooms | undefined;
 
   constructor(opts: {
@@ -103,6 +111,10 @@ export class Gateway {
       log,
     );
     this.outbox = outbox;
+    this.inbox = new XmppInbox(store.xmppInbox(config.domain, config.limits.outboxMaxStanzas), log);
+    this.leftOverQueued = new Promise((resolve) => {
+      this.markLeftOverQueued = resolve;
+    });
     this.ctx = {
       domain: config.domain,
       name,
@@ -145,10 +157,11 @@ export class Gateway {
     this.link.start();
     if (opts.waitOnlineMs) await this.link.waitOnline(opts.waitOnlineMs);
     const onOnline = () => {
-      this.users.restore().then(
+      const restored = this.users.restore().then(
         (n) => this.ctx.log.info({ restored: n }, "sessions restored"),
         (err: unknown) => this.ctx.log.error({ err: String(err) }, "restoring sessions failed"),
       );
+      void this.queueLeftOver(restored).finally(() => this.markLeftOverQueued());
     };
     // Restore once the link is up, so the presences and room messages it sends can go out.
     if (this.link.online) onOnline();
@@ -163,6 +176,7 @@ export class Gateway {
     await this.events.drain();
     await this.ctx.adapter.stop();
     await this.inbound.drain();
+    await this.inbox.idle();
     await this.link.stop();
   }
 
@@ -199,17 +213,66 @@ export class Gateway {
       this.answerError(stanza, err);
       return;
     }
-    const key = `${envelope.user}\u0000${bareJid(envelope.to)}`;
+    void this.leftOverQueued.then(() => this.enqueue(envelope, this.inbox.record(stanza)));
+  }
+
+  /**
+   * Queues a stanza behind the earlier ones of its conversation; `entry` is its inbox entry,
+   * removed once it is handled. `after`: what must be done before it is handled.
+   */
+  private enqueue(envelope: Envelope, entry: Promise<string | null>, after?: Promise<unknown>): void {
     this.inbound
-      .run(key, () => this.dispatch(envelope))
+      .run(`${envelope.user}\u0000${bareJid(envelope.to)}`, async () => {
+        await after;
+        return this.dispatch(envelope);
+      })
       .catch((err: unknown) => {
         if (err instanceof QueueFullError)
           this.answerError(
-            stanza,
+            envelope.stanza,
             new StanzaError("resource-constraint", "too many stanzas at once; slow down", "wait"),
           );
-        else this.answerError(stanza, err);
-      });
+        else this.answerError(envelope.stanza, err);
+      })
+      .finally(() => this.inbox.done(entry));
+  }
+
+  /**
+   * Handles again what an earlier process took from the server and never handled (it was
+   * killed), once the sessions are back; what waited too long is answered instead of sent late.
+   */
+  private async queueLeftOver(restored: Promise<unknown>): Promise<void> {
+    let left: Awaited<ReturnType<XmppInbox["leftOver"]>>;
+    try {
+      left = await this.inbox.leftOver();
+    } catch (err) {
+      this.ctx.log.warn({ err: String(err) }, "could not read the inbox an earlier process left");
+      return;
+    }
+    for (const { entry, stanza, ageMs } of left) {
+      let envelope: Envelope | null = null;
+      try {
+        envelope = this.checkEnvelope(stanza);
+      } catch {
+        // Answered when it first came; nothing more to do.
+      }
+      if (envelope && ageMs > STALE_AFTER_MS)
+        this.answerError(
+          stanza,
+          new StanzaError(
+            "recipient-unavailable",
+            "the gateway restarted before sending this; send it again",
+            "wait",
+          ),
+        );
+      if (!envelope || ageMs > STALE_AFTER_MS) {
+        this.inbox.done(Promise.resolve(entry));
+        continue;
+      }
+      this.enqueue(envelope, Promise.resolve(entry), restored);
+    }
+    if (left.length > 0)
+      this.ctx.log.info({ stanzas: left.length }, "stanzas left by an earlier process handled again");
   }
 
   /** Null when the stanza is dropped without an answer (logged). */

@@ -110,6 +110,11 @@ export class Store {
     return new Outbox(this.redis, this.keys.xmppOutbox(gateway), maxEntries);
   }
 
+  /** Stanzas from the XMPP server not handled yet (see src/core/xmpp-inbox.ts). */
+  xmppInbox(gateway: string, maxEntries: number): Outbox {
+    return new Outbox(this.redis, this.keys.xmppInbox(gateway), maxEntries);
+  }
+
   /** The core's gateway-wide state (portal room occupants). */
   coreGatewayState(gateway: string): StateNamespace {
     return new StateNamespace(this.redis, this.keys.coreGatewayState(gateway), this.box);

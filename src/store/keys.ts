@@ -21,6 +21,7 @@
  *     P v1:{g:<gw>}:state                           hash   the adapter's gateway-wide state
  *     P v1:{g:<gw>}:core                            hash   the core's gateway-wide state (portal rooms)
  *     P v1:{g:<gw>}:outbox                          stream stanzas waiting for the XMPP server
+ *     P v1:{g:<gw>}:inbox                           stream stanzas from the XMPP server not yet handled
  *     P v1:{g:<gw>}:claim:<identity>                string legacy identity → bare JID owning it
  *     P v1:{g:<gw>}:archive:<conv>                  stream shared archive of a public room
  *     P v1:{g:<gw>}:dedupe:<event>                  string inbound event already handled (TTL)
@@ -135,6 +136,11 @@ export class Keys {
   /** Stream: stanzas waiting while the gateway's XMPP link is down. */
   xmppOutbox(gateway: string): string {
     return this.#gateway(gateway, "outbox");
+  }
+
+  /** Stream: stanzas taken from the XMPP server and not handled yet (handled again after a crash). */
+  xmppInbox(gateway: string): string {
+    return this.#gateway(gateway, "inbox");
   }
 
   /** Hash: the core's gateway-wide state (who is in each portal room). */

@@ -1,6 +1,8 @@
 /**
- * Stanzas waiting for the XMPP server: a Redis stream per gateway, appended while the component
- * link is down and drained in order once it is back. Entries hold the serialised stanza.
+ * A bounded Redis stream of serialised stanzas, taken oldest first and acknowledged by deleting
+ * them. Two per gateway: the outbox (stanzas waiting for the XMPP server while the component link
+ * is down, drained in order once it is back) and the inbox (stanzas from the server that are not
+ * handled yet, handled again after a crash: src/core/xmpp-inbox.ts).
  */
 import type { RedisClient } from "./redis.ts";
 

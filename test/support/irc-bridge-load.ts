@@ -60,10 +60,11 @@ export interface ConversationFigures {
   /** IRC → XMPP lost while Postern's puppet was not in the channel (nobody could relay it). */
   lostWhilePuppetAway: number;
   /**
-   * XMPP → IRC lost that were sent within a second of a kill (before it, or just after while the
-   * XMPP server still thought the component connected): in flight inside the killed process or
-   * written by the XMPP server to its dying socket, which a component cannot get back (XEP-0114
-   * has no acknowledgements). Counted apart from `lost`.
+   * Lost that were sent within a second of a kill (before it, or just after while the servers
+   * still thought the dead process connected). XMPP → IRC: written by the XMPP server to the dying
+   * socket, which a component cannot get back (XEP-0114 has no acknowledgements). IRC → XMPP: read
+   * by the killed process and not yet relayed, or written by the ircd to the dying socket (plain
+   * IRC keeps no history to fetch it again). Counted apart from `lost`.
    */
   lostInFlightAtKill: number;
   /** Extra copies beyond the first, as received. */
@@ -277,10 +278,7 @@ gateways:
         if (!delivered && answered) errored++;
         if (!delivered && !answered) {
           if (conv.direction === "irc→xmpp" && puppetAway(conv.channel, s.ircMark)) lostWhilePuppetAway++;
-          else if (
-            conv.direction === "xmpp→irc" &&
-            killTimes.some((k) => Math.abs(s.at - k) <= IN_FLIGHT_WINDOW_MS)
-          ) {
+          else if (killTimes.some((k) => Math.abs(s.at - k) <= IN_FLIGHT_WINDOW_MS)) {
             lostInFlightAtKill++;
           } else {
             lost++;

@@ -44,6 +44,8 @@ export class TestNetwork {
   files: FilePublisher | undefined;
   openCount = 0;
   closeCount = 0;
+  /** While set, message sends wait for it (a network that has not taken them yet). */
+  holdSends: Promise<void> | null = null;
 
   /** The session context of a user, once their session is open. */
   session(user: string): SessionContext {
@@ -180,6 +182,7 @@ function testSession(network: TestNetwork, ctx: SessionContext): Session {
   void ctx.emit({ type: "session.state", state: "online" });
   return {
     async sendMessage(message) {
+      if (network.holdSends) await network.holdSends;
       network.sent.push({ user: ctx.user, message });
       const id = `net-${network.sent.length}`;
       if (message.conversation.kind === "room") {
