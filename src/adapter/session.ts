@@ -26,6 +26,13 @@ export interface OutgoingMessage {
 export interface SendReceipt {
   /** The network's id for the sent message, when it returns one. */
   id?: LegacyId;
+  /**
+   * When the message still waits inside the adapter after `sendMessage` returned (a flood
+   * limiter, a connection being made): settles once the network has it, or once the adapter gave
+   * up on it and told the user so. Until then the core keeps the message in its crash journal,
+   * and a process killed meanwhile leaves it for the next one to send. Never rejects.
+   */
+  handedOver?: Promise<void>;
 }
 
 export interface JoinRequest {

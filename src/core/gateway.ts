@@ -18,7 +18,7 @@ import { Addressing } from "./addressing.ts";
 import { CommandRunner } from "./commands.ts";
 import type { GatewayContext } from "./gateway-context.ts";
 import { handleIq } from "./iq-handlers.ts";
-import { handleMessage } from "./message-handler.ts";
+import { handleMessage, type MessageHandled } from "./message-handler.ts";
 import { logOutcome } from "./outcome.ts";
 import { PortalRooms } from "./portal-rooms.ts";
 import { handlePresence } from "./presence-handler.ts";
@@ -221,10 +221,11 @@ export class Gateway {
    * removed once it is handled. `after`: what must be done before it is handled.
    */
   private enqueue(envelope: Envelope, entry: Promise<string | null>, after?: Promise<unknown>): void {
+    let handedOver: Promise<void> | undefined;
     this.inbound
       .run(`${envelope.user}\u0000${bareJid(envelope.to)}`, async () => {
         await after;
-        return this.dispatch(envelope);
+        handedOver = (await this.dispatch(envelope))?.handedOver;
       })
       .catch((err: unknown) => {
         if (err instanceof QueueFullError)
@@ -234,7 +235,7 @@ export class Gateway {
           );
         else this.answerError(envelope.stanza, err);
       })
-      .finally(() => this.inbox.done(entry));
+      .finally(() => this.inbox.done(entry, handedOver));
   }
 
   /**
@@ -315,14 +316,15 @@ export class Gateway {
     return { stanza, kind, from, to, user: bareJid(from) };
   }
 
-  private async dispatch(envelope: Envelope): Promise<void> {
+  /** Handles one stanza; for a message, says what the adapter still holds of it. */
+  private async dispatch(envelope: Envelope): Promise<MessageHandled | undefined> {
     const deps = { gw: this.ctx, users: this.users, commands: this.commands, portals: this.portals };
     try {
       if (envelope.kind === "iq") {
         const result = await handleIq(envelope, deps);
         if (result !== undefined) await this.ctx.send(result);
       } else if (envelope.kind === "message") {
-        await handleMessage(envelope, deps);
+        return await handleMessage(envelope, deps);
       } else {
         await handlePresence(envelope, deps);
       }

@@ -17,7 +17,12 @@ import { composeOutgoing } from "./outgoing.ts";
 
 const CHAT_STATES = ["active", "composing", "paused", "inactive", "gone"] as const;
 
-export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<void> {
+/** What handling a message leaves behind: what the adapter still holds of it (SendReceipt.handedOver). */
+export interface MessageHandled {
+  handedOver?: Promise<void>;
+}
+
+export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<MessageHandled | undefined> {
   const { stanza } = env;
   const { gw, users } = deps;
   const type = stanza.attrs.type ?? "normal";
@@ -209,6 +214,7 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<v
     conversation: conversation.id,
     result: "delivered",
   });
+  return { handedOver: receipt.handedOver };
 }
 
 /** The first `<body/>` without xml:lang or in English; later ones are ignored (bounded cost). */

@@ -47,18 +47,29 @@ export class XmppInbox {
     });
   }
 
-  /** The stanza of `entry` was handled: its journal entry goes. */
-  done(entry: Promise<string | null>): void {
-    const removal = entry
-      .then((id) => (id ? this.stream.ack([id]) : undefined))
+  /**
+   * The stanza of `entry` was handled: its journal entry goes, once `handedOver` (what the
+   * adapter still holds of it, SendReceipt.handedOver) has settled too.
+   */
+  done(entry: Promise<string | null>, handedOver?: Promise<void>): void {
+    const removal = Promise.all([entry, handedOver])
+      .then(([id]) => (id ? this.stream.ack([id]) : undefined))
       .catch((err: unknown) => this.log.warn({ err: String(err) }, "journal entry not removed"));
     this.removals.add(removal);
     void removal.finally(() => this.removals.delete(removal));
   }
 
-  /** Resolves once every entry handed to `done` so far is removed: a clean stop leaves none behind to replay. */
-  async idle(): Promise<void> {
-    await Promise.all([...this.removals]);
+  /**
+   * Resolves once every entry handed to `done` so far is removed (a clean stop leaves none behind
+   * to send twice), or after `timeoutMs`: what an adapter still holds then stays for the next process.
+   */
+  async idle(timeoutMs = 5_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.all([...this.removals]), timeout]);
+    clearTimeout(timer);
   }
 
   /**
