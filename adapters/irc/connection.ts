@@ -10,6 +10,9 @@
  *   through (server down, refused), we wait with exponential backoff and jitter, then queue for a
  *   slot in the gateway-wide {@link ConnectGate}; a ban pauses that user for `bannedMs`;
  * - a nick in use during registration is retried as nick_, nick__, …
+ * - a message's lines carry the owner's tag; when the link is lost, the messages with a line not
+ *   yet written, or written but not confirmed by anything the server sent after it
+ *   (unconfirmed.ts), are handed back to be sent again after the reconnect (R8).
  * The owner (a ServerLink) sees parsed lines and state changes through {@link ConnectionEvents}.
  */
 import { setTimeout as sleep } from "node:timers/promises";
@@ -23,6 +26,7 @@ import { type LinePacer, RateLimitedQueue, TokenBucket } from "./protocol/token-
 import { DEFAULT_PREFIXES, type PrefixEntry } from "./roles.ts";
 import { type IrcServerSettings, type IrcSettings, serverPort } from "./settings.ts";
 import { PosternTransport, TRANSPORT_SETTINGS, type TransportSettings } from "./transport.ts";
+import { UnconfirmedLines } from "./unconfirmed.ts";
 
 /** Who the user is on this server. Passwords are never logged. */
 export interface ConnectionIdentity {
@@ -36,7 +40,29 @@ export interface ConnectionIdentity {
   webircHostname: string;
 }
 
-export interface ConnectionEvents {
+/** Why and how a connection was lost, and what the owner gets back. */
+export interface ConnectionLoss<Tag> {
+  reason: string;
+  /** The server banned this connection (then the next try waits `reconnect.bannedMs`). */
+  banned: boolean;
+  /** Queued lines of no message (JOIN, TOPIC, …) dropped with the socket. */
+  unsentLines: number;
+  /**
+   * Messages that may not have reached the server, in the order they were sent: a line of each
+   * was still queued, or written after the last bytes that came from the server. Send them again.
+   */
+  resend: Tag[];
+  /** Lines written long before the loss and forgotten unconfirmed (over the bound): not checked. */
+  unchecked: number;
+}
+
+/** One line to send; message lines carry their message's tag. */
+interface OutLine<Tag> {
+  line: string;
+  tag?: Tag;
+}
+
+export interface ConnectionEvents<Tag> {
   /** Every parsed line from the server, in order. */
   line(message: IrcMessage): void;
   /** 001 arrived: `nick` is the nick the server gave us. */
@@ -44,14 +70,11 @@ export interface ConnectionEvents {
   state(state: SessionStateName, reason: string): void;
   /** Something the user should read that is no line of a conversation (a failed SASL login). */
   notice(text: string): void;
-  /**
-   * The socket is gone; `unsent` queued lines were dropped with it. `banned`: the server banned
-   * this connection (then the next try waits `reconnect.bannedMs`).
-   */
-  lost(reason: string, unsent: number, banned: boolean): void;
+  /** The socket is gone, not by our `close` (the connection is already waiting to reconnect). */
+  lost(loss: ConnectionLoss<Tag>): void;
 }
 
-export interface ConnectionOptions {
+export interface ConnectionOptions<Tag> {
   server: string;
   serverSettings: IrcServerSettings;
   settings: IrcSettings;
@@ -60,7 +83,7 @@ export interface ConnectionOptions {
   /** The egress limit shared by every connection of this gateway to this server. */
   network: LinePacer;
   log: Logger;
-  events: ConnectionEvents;
+  events: ConnectionEvents<Tag>;
 }
 
 type Phase = "idle" | "connecting" | "registered" | "waiting" | "closed";
@@ -71,10 +94,19 @@ const REGISTRATION_TIMEOUT_MS = 30_000;
 const CLOSE_DRAIN_MS = 2_000;
 /** A connection that stayed up this long resets the backoff. */
 const STABLE_AFTER_MS = 60_000;
+/**
+ * After writing a user's message, PING a server that said nothing for this long: its answer
+ * confirms the message was read, so a link lost later does not send it again (R8). Short enough
+ * to keep duplicates after a server crash rare, long enough to add little to the line rate.
+ */
+export const CONFIRM_AFTER_MS = 5_000;
 
-export class IrcConnection {
+export class IrcConnection<Tag> {
   private readonly client: IrcClient;
-  private readonly queue: RateLimitedQueue<string>;
+  private readonly queue: RateLimitedQueue<OutLine<Tag>>;
+  /** Message lines written since bytes last arrived from the server (R8). */
+  private readonly unconfirmed = new UnconfirmedLines<Tag>();
+  private confirmTimer: NodeJS.Timeout | undefined;
   private phase: Phase = "idle";
   private attempt = 0;
   private everRegistered = false;
@@ -87,12 +119,17 @@ export class IrcConnection {
   private readonly abort = new AbortController();
   private closedResolve: (() => void) | undefined;
 
-  constructor(private readonly options: ConnectionOptions) {
+  constructor(private readonly options: ConnectionOptions<Tag>) {
     this.client = new irc.Client();
     const { flood } = options.settings;
-    this.queue = new RateLimitedQueue<string>(
+    this.queue = new RateLimitedQueue<OutLine<Tag>>(
       new TokenBucket({ capacity: flood.burst, refillEveryMs: flood.refillMs }),
-      (line) => this.client.raw(line),
+      ({ line, tag }) => {
+        this.client.raw(line);
+        if (tag === undefined) return;
+        this.unconfirmed.written(tag, line);
+        this.armConfirmation();
+      },
       { maxQueued: flood.maxQueued, pacer: options.network },
     );
     this.client.connection.on("message", (message: IrcMessage) => this.onMessage(message));
@@ -170,12 +207,14 @@ export class IrcConnection {
 
   /**
    * Queues whole lines for sending, all or none: false when the flood queue cannot take them
-   * all, or we are not registered. Lines must already be safe (built by our encoders).
+   * all, or we are not registered. Lines must already be safe (built by our encoders). The lines
+   * of a message carry its `tag`: the message comes back in {@link ConnectionLoss.resend} if the
+   * link is lost before the server confirmed them.
    */
-  send(lines: readonly string[]): boolean {
+  send(lines: readonly string[], tag?: Tag): boolean {
     if (this.phase !== "registered") return false;
     if (this.queue.size + lines.length > this.options.settings.flood.maxQueued) return false;
-    for (const line of lines) this.queue.push(line);
+    for (const line of lines) this.queue.push(tag === undefined ? { line } : { line, tag });
     return true;
   }
 
@@ -193,6 +232,8 @@ export class IrcConnection {
     this.abort.abort(new Error("connection closed"));
     this.clearTimer();
     const unsent = this.queue.dispose().length;
+    // Our QUIT's answer would confirm them; a close does not resend anything either way.
+    this.unconfirmed.take();
     if (unsent > 0)
       this.options.events.notice(
         `${unsent} IRC line(s) to ${this.options.server} were not sent: the connection was closed (${reason}).`,
@@ -212,6 +253,25 @@ export class IrcConnection {
     }, 3_000);
     await closed;
     clearTimeout(bound);
+  }
+
+  /**
+   * Asks a server that stays silent after our message lines to confirm them: its PONG confirms
+   * everything written before it (unconfirmed.ts). Without this a quiet channel confirms nothing
+   * until the next keepalive, and a server that dies after reading would get all of that time's
+   * messages twice after the reconnect. At most one PING per {@link CONFIRM_AFTER_MS}, straight to the
+   * socket like irc-framework's own, and only once the flood queue is empty: the last line's
+   * confirmation covers those before it.
+   */
+  private armConfirmation(): void {
+    if (this.confirmTimer !== undefined) return;
+    this.confirmTimer = setTimeout(() => {
+      this.confirmTimer = undefined;
+      if (this.phase !== "registered" || this.unconfirmed.size === 0) return;
+      if (this.queue.size > 0) return; // the lines still queued arm it again when written
+      this.client.raw("PING :postern-confirm");
+    }, CONFIRM_AFTER_MS);
+    this.confirmTimer.unref();
   }
 
   private async connectThroughGate(): Promise<void> {
@@ -238,6 +298,7 @@ export class IrcConnection {
       encodingFallback: serverSettings.encodingFallback,
       onRefusedLine: (reason) =>
         this.options.log.error({ server: this.options.server, reason }, "refused IRC line"),
+      onHeard: () => this.unconfirmed.heard(),
       keepaliveMs: this.options.settings.keepaliveMs,
       deadAfterMs: this.options.settings.deadAfterMs,
     };
@@ -322,7 +383,7 @@ export class IrcConnection {
     this.client.user.nick = nick;
     const { nickservPassword } = this.options.identity;
     if (nickservPassword !== undefined && !/[\r\n\0]/.test(nickservPassword)) {
-      this.queue.push(`PRIVMSG NickServ :IDENTIFY ${nickservPassword}`);
+      this.queue.push({ line: `PRIVMSG NickServ :IDENTIFY ${nickservPassword}` });
     }
     this.options.events.registered(nick);
     this.options.events.state("online", `connected to ${this.options.server} as ${nick}`);
@@ -334,17 +395,30 @@ export class IrcConnection {
       this.closedResolve?.();
       return;
     }
-    const unsent = this.queue.clear().length;
+    // Written before queued: the resend keeps the order the user sent in.
+    const written = this.unconfirmed.take();
+    const queued = this.queue.clear();
+    const resend = [
+      ...new Set([...written.tags, ...queued.flatMap(({ tag }) => (tag === undefined ? [] : [tag]))]),
+    ];
     const reason = this.lastError || (error instanceof Error ? error.message : "") || "connection lost";
     const banned = this.bannedByNumeric || isBanReason(reason);
-    this.options.events.lost(reason, unsent, banned);
+    // Before the owner hears of it: what it does about the loss must not find us registered.
+    this.phase = "waiting";
+    this.options.events.lost({
+      reason,
+      banned,
+      unsentLines: queued.filter(({ tag }) => tag === undefined).length,
+      resend,
+      unchecked: written.forgotten,
+    });
+    if ((this.phase as Phase) === "closed") return; // the owner closed it meanwhile
     if (this.registeredAt > 0 && Date.now() - this.registeredAt > STABLE_AFTER_MS) this.attempt = 0;
     this.registeredAt = 0;
     const delay = banned
       ? this.options.settings.reconnect.bannedMs
       : reconnectDelay(this.attempt, this.options.settings.reconnect);
     this.attempt += 1;
-    this.phase = "waiting";
     const seconds = Math.round(delay / 1000);
     // A server that never let us in (down, refusing) is tried again like a lost one, with the
     // same backoff: it may just be restarting. The user sees why it is taking long.

@@ -7,6 +7,9 @@
  * so the user's client gets an error on that very message) and at most `ttlMs` of waiting
  * (older ones are handed back by `expire` so the owner can tell the user they were not sent).
  * One FIFO for all conversations keeps each conversation's order and costs nothing extra.
+ *
+ * Messages a lost link may have swallowed (R8, unconfirmed.ts) come back here too, at the front:
+ * they were sent before anything that waits.
  */
 import type { ConversationRef, OutgoingMessage } from "../../src/adapter/index.ts";
 
@@ -15,8 +18,10 @@ export interface PendingMessage {
   target: string;
   conversation: ConversationRef;
   message: OutgoingMessage;
-  /** When it was queued (ms since the epoch). */
+  /** When the user sent it (ms since the epoch); the TTL counts from then. */
   queuedAt: number;
+  /** The user's own copy was already reported (no echo-message): a resend does not repeat it. */
+  reflected?: boolean;
 }
 
 export interface OutboxLimits {
@@ -48,6 +53,27 @@ export class Outbox {
     this.perConversation.set(key, count + 1);
     this.items.push({ ...item, queuedAt: this.now() });
     return true;
+  }
+
+  /**
+   * Puts messages back at the front, in the order given (oldest first), keeping their times.
+   * Returns those that did not fit their conversation's bound: the owner tells the user.
+   */
+  putBack(items: readonly PendingMessage[]): PendingMessage[] {
+    const refused: PendingMessage[] = [];
+    const taken: PendingMessage[] = [];
+    for (const item of items) {
+      const key = item.conversation.id;
+      const count = this.perConversation.get(key) ?? 0;
+      if (count >= this.limits.perConversation) {
+        refused.push(item);
+        continue;
+      }
+      this.perConversation.set(key, count + 1);
+      taken.push(item);
+    }
+    this.items.unshift(...taken);
+    return refused;
   }
 
   /** The oldest message, left in place until `shift` (it may not fit the flood queue yet). */

@@ -19,7 +19,7 @@ import {
 } from "../../src/adapter/index.ts";
 import { ChannelTable, type Member, occupantOf } from "./channels.ts";
 import type { ConnectGate } from "./connect-gate.ts";
-import { type ConnectionIdentity, IrcConnection } from "./connection.ts";
+import { type ConnectionIdentity, type ConnectionLoss, IrcConnection } from "./connection.ts";
 import { EchoTracker } from "./echo.ts";
 import { handleLine } from "./inbound.ts";
 import { hasHiddenCharacters } from "./nick.ts";
@@ -124,7 +124,8 @@ const REPLY_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 45_000;
 
 export class ServerLink {
-  readonly connection: IrcConnection;
+  /** Message lines carry their outbox entry, so a lost link can hand the message back (R8). */
+  readonly connection: IrcConnection<PendingMessage>;
   readonly channels: ChannelTable;
   readonly echoes = new EchoTracker();
   /** Our nick, tracked from 001 and our own NICK lines (irc-framework updates its copy first). */
@@ -162,7 +163,7 @@ export class ServerLink {
         registered: (nick) => this.onRegistered(nick),
         state: (state, reason) => this.onState(state, reason),
         notice: (text) => this.emit({ type: "notice", text }),
-        lost: (reason, unsent, banned) => this.onLost(reason, unsent, banned),
+        lost: (loss) => this.onLost(loss),
       },
     });
   }
@@ -322,7 +323,7 @@ export class ServerLink {
       this.flushOutbox();
       return;
     }
-    if (!this.transmit(target, conversation, message)) {
+    if (!this.transmit({ target, conversation, message, queuedAt: Date.now() })) {
       throw new AdapterError(
         "resource-constraint",
         "message not sent: the flood limiter's queue is full; slow down",
@@ -333,17 +334,23 @@ export class ServerLink {
 
   /**
    * Hands one message to the flood limiter, all its lines or none; false when they do not fit.
-   * Then reports the user's own copy (or, with echo-message, waits for the server's).
+   * Then reports the user's own copy (or, with echo-message, waits for the server's). The lines
+   * carry `pending` itself, which comes back to the outbox if the link is lost before the server
+   * confirmed them (onLost).
    */
-  private transmit(target: string, conversation: ConversationRef, message: OutgoingMessage): boolean {
+  private transmit(pending: PendingMessage): boolean {
+    const { target, conversation, message } = pending;
     const lines = this.linesOf(target, message);
     if (lines.length === 0) return true;
-    if (!this.connection.send(lines)) return false;
+    if (!this.connection.send(lines, pending)) return false;
     if (this.connection.capEnabled("echo-message")) {
       this.echoes.expect(this.fold(target), message.clientId, message.text, lines.length);
       return true;
     }
-    // No echo-message: reflect it ourselves so the user's other resources see it.
+    // No echo-message: reflect it ourselves so the user's other resources see it (once: not
+    // again when it is resent after a lost link).
+    if (pending.reflected) return true;
+    pending.reflected = true;
     this.emit({
       type: "message",
       conversation,
@@ -383,7 +390,7 @@ export class ServerLink {
       if (next === undefined) break;
       let sent: boolean;
       try {
-        sent = this.transmit(next.target, next.conversation, next.message);
+        sent = this.transmit(next);
       } catch (error) {
         sent = true; // cannot ever be sent: report it instead of retrying forever
         this.reportUnsent([next], (error as Error).message);
@@ -542,8 +549,11 @@ export class ServerLink {
     this.emit({ type: "session.state", state, reason });
   }
 
-  private onLost(reason: string, unsent: number, banned: boolean): void {
+  private onLost({ reason, banned, unsentLines, resend, unchecked }: ConnectionLoss<PendingMessage>): void {
     this.echoes.clear();
+    // Messages the server may not have got go first, once the connection is back (before a ban
+    // empties the outbox: then the ban's notice covers them).
+    this.putBack(resend);
     // The connection decided whether this was a ban (and so waits `bannedMs` before trying again).
     const ban = banned ? this.onBanned(reason) : undefined;
     this.banNotice = undefined;
@@ -551,12 +561,33 @@ export class ServerLink {
       ban ??
         new AdapterError("recipient-unavailable", `lost the IRC connection: ${reason}`, { retryable: true }),
     );
-    if (unsent > 0) {
+    if (unsentLines > 0) {
       this.emit({
         type: "notice",
-        text: `${unsent} IRC line(s) to ${this.server} were not sent: the connection was lost (${reason}).`,
+        text: `${unsentLines} IRC line(s) to ${this.server} were not sent: the connection was lost (${reason}).`,
       });
     }
+    if (unchecked > 0) {
+      this.emit({
+        type: "notice",
+        text: `${unchecked} IRC line(s) written to ${this.server} long before the connection was lost were never confirmed and may not have arrived (${reason}).`,
+      });
+    }
+  }
+
+  /** Back into the outbox, at the front; what its bounds refuse is reported, not dropped silently. */
+  private putBack(items: readonly PendingMessage[]): void {
+    if (items.length === 0) return;
+    this.options.log.info(
+      { server: this.server, messages: items.length },
+      "resending messages the lost IRC link may not have delivered",
+    );
+    this.reportUnsent(
+      this.outbox.putBack(items),
+      `${this.outbox.limits.perConversation} messages already wait for the connection to ${this.server}`,
+    );
+    // Not registered now: this only arms the expiry; onRegistered sends them.
+    this.flushOutbox();
   }
 
   /**

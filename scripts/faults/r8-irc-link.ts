@@ -21,6 +21,10 @@ interface R8IrcFigures {
   queuedDeliveredInOrder: boolean;
   inFlightSent: number;
   inFlightLost: number;
+  /** Every message (written into the dead link, then queued) seen on IRC in the order sent. */
+  allInOrder: boolean;
+  /** Lines the channel saw twice. */
+  duplicates: number;
   bounced: string[];
 }
 
@@ -63,13 +67,19 @@ async function runR8Irc(): Promise<RowOutcome> {
         target: "0 (no silent loss)",
         pass: r.inFlightLost === 0,
       },
+      {
+        name: "all messages on IRC in the order sent / lines seen twice",
+        value: `${r.allInOrder ? "yes" : "no"} / ${r.duplicates}`,
+        target: "yes / ≤ 1",
+        pass: r.allInOrder && r.duplicates <= 1,
+      },
     ],
     notes: [
       "Runs test/integration/irc-keepalive.test.ts with POSTERN_R8_IRC_DEFAULTS=1: settings keepaliveMs 60 s and deadAfterMs 90 s (the PR-tier run uses 1 s / 4 s). The fault proxy sits between Postern's IRC sockets and ngIRCd and blackholes both directions (no data, no FIN, no RST); raw IRC test clients reach ngIRCd directly.",
       "Before the fault the link stays quiet for deadAfterMs + 1 s: the keepalive PING keeps a healthy idle link up (0 reconnects).",
       `The user was told: "${r.reason}" (gateway presence, show xa).`,
       "Bug found and fixed: Postern had no keepalive of its own on IRC links; only irc-framework's ping timeout (120 s, and it closes by writing a QUIT first) would have noticed, missing the 90 s target. adapters/irc/transport.ts now PINGs after keepaliveMs of silence and drops the socket after deadAfterMs without a byte (settings keepaliveMs/deadAfterMs).",
-      "Lines written into a half-open link before it is detected are lost without a word: plain IRC has no delivery receipts (IRCv3 echo-message would be one), and the user already saw them reflected. The window is at most deadAfterMs. Not fixed here; resending would duplicate on links that did deliver.",
+      "Before: lines written into the half-open link before it was detected were lost without a word (2 of 2): plain IRC has no delivery receipts. Now (adapters/irc/unconfirmed.ts, connection.ts, server-link.ts) every message line written since bytes last arrived from the server stays unconfirmed (≤ 100 lines / 64 KiB per connection; older ones are forgotten and the user is told they were not checked); when the link is lost other than by our own QUIT, those messages, and those whose lines still waited in the flood queue, go back to the front of the outbox and are sent again, in order, after the reconnect and rejoin (test/integration/irc-keepalive.test.ts, irc-keepalive-echo.test.ts, irc-unconfirmed.test.ts). The user's own copy is not repeated. A line the server did read but never answered is sent twice (the plan allows ≤ 1 duplicate per conversation per fault); to keep that window short on a quiet channel, a server silent for 5 s after our message lines gets a PING whose PONG confirms them. Bytes that crossed our line on the wire count as a confirmation (a one-round-trip window in which a swallowed line would still be lost).",
       "Queues stay bounded: while the link is down the user's messages wait in the per-user outbox (≤ 100 per conversation, 10 min TTL, adapters/irc/outbox.ts), beyond which they are refused recipient-unavailable/wait (shown by irc-gateway-recovery.test.ts); dead-end reconnects through the blackhole end by the 30 s registration timeout.",
       `Error replies during the run (message ids): ${r.bounced.join(", ") || "none"}. The test itself ${run.code === 0 ? "passed" : "failed"} (exit code ${run.code}).`,
     ],
