@@ -3,9 +3,11 @@
  * Postern (in-process, test network adapter, whose registrations bind the identity `nick:<nick>`
  * that only one JID may hold) while an RDB snapshot is taken; the load goes on for 1 s (and 60 s),
  * then Redis is killed with SIGKILL and started on the same port from that stale snapshot.
- * Postern reconnects on its own and the users carry on. Then the consistency checker
- * (redis-consistency.ts) reads every key, and every user whose registration the restore lost
- * registers again, twice (it must work, and the second time must change nothing).
+ * Postern reconnects on its own, checks its open sessions against Redis (closing those whose
+ * registration is gone, reconnecting those whose registration differs), and the users carry on.
+ * Then the consistency checker (redis-consistency.ts) reads every key, and every user whose
+ * registration the restore lost registers again, twice (it must work, and the second time must
+ * change nothing).
  *
  * A round without a fault comes first: it tells which findings the fault caused and which the
  * ordinary operations leave anyway.
@@ -14,8 +16,6 @@
  * POSTERN_R4_AFTER_S (10: load after Redis is back).
  */
 import { randomBytes } from "node:crypto";
-import { copyFile } from "node:fs/promises";
-import { join } from "node:path";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { plain } from "../../src/adapter/text.ts";
@@ -62,7 +62,7 @@ function bump(t: Tally, what: string): void {
 
 async function runR4(): Promise<RowOutcome> {
   const secret = randomBytes(12).toString("hex");
-  // RDB, not AOF: the row restores a snapshot it took itself, as a stale AOF or RDB would be.
+  // RDB, not AOF: the row restores a snapshot it took itself (SAVE), as a stale RDB would be.
   const redis = await startRedis({ aof: false });
   const prosody = await startProsody({
     components: [{ domain: GATEWAY, secret }],
@@ -114,6 +114,7 @@ async function runR4(): Promise<RowOutcome> {
       });
 
     const figures: Figure[] = [];
+    let seqBeforeRestore = 0;
     const notes: string[] = [];
 
     // --- round 0: the same load, no fault --------------------------------------------------------
@@ -133,19 +134,26 @@ async function runR4(): Promise<RowOutcome> {
       let loading = true;
       const load = runLoad(clients, model, network, tally, () => !loading);
       await sleep(3_000);
-      await admin.save();
-      const snapshot = join(redis.dir, `stale-${staleS}.rdb`);
-      await copyFile(join(redis.dir, "dump.rdb"), snapshot);
+      const snapshot = await redis.snapshot();
       const keysAtSnapshot = await admin.dbsize();
       await sleep(staleS * 1000);
+      // Every user says something just before the fault, so that most registered users have a
+      // session open when Redis comes back (a nick change closes it until the next use).
+      await Promise.all(clients.map((c) => sendChat(c, `before the restore ${seqBeforeRestore++}`)));
+      await sleep(500);
       const keysAtKill = await admin.dbsize();
-      await redis.kill();
-      await copyFile(snapshot, join(redis.dir, "dump.rdb"));
-      await redis.restart();
+      const toldMarks = clients.map((c) => c.mark());
+      const openAtKill = liveSessions();
+      await redis.restoreSnapshot(snapshot);
       await noAutoSave();
       const keysAfterRestore = await admin.dbsize();
       const modelAtRestore = [...model];
       const storedAtRestore = await Promise.all(clients.map((_, i) => admin.hget(regKey(i), "v:nick")));
+      /** Open sessions acting on a registration the restored Redis does not hold. */
+      const openAtRisk = openAtKill.filter((live) => {
+        const stored = storedAtRestore[clients.findIndex((c) => c.bare === live.bareJid)];
+        return live.identity !== (stored == null ? undefined : identityOf({ nick: stored }));
+      }).length;
       const lostAtRestore = modelAtRestore.filter(
         (nick, i) => nick !== null && storedAtRestore[i] !== nick,
       ).length;
@@ -159,6 +167,7 @@ async function runR4(): Promise<RowOutcome> {
       await sleep(1_000);
       const afterRestore = await check();
       const messageErrors = errorsSince(clients, marks);
+      const told = gatewayNoticesSince(clients, toldMarks);
 
       // Users whose registration the restore lost register again, twice; those it brought back
       // after they had unregistered unregister again.
@@ -179,6 +188,10 @@ async function runR4(): Promise<RowOutcome> {
         const keysAfter = await userKeys(admin, i);
         bump(recreate, `re-register → ${first}, again → ${second}`);
         if (first === second && keysBefore === keysAfter) idempotent += 1;
+        else
+          notes.push(
+            `${label}: ${jidOf(i)} re-registered → ${first}, again → ${second}; ${keysBefore === keysAfter ? "no key changed" : `keys changed: ${keysBefore} → ${keysAfter}`}`,
+          );
         if (first !== "ok") model[i] = null;
       }
       for (const i of resurrected) bump(recreate, `unregister again → ${await unregister(clients[i]!)}`);
@@ -203,6 +216,18 @@ async function runR4(): Promise<RowOutcome> {
           name: `${label}: registrations lost or changed / brought back, as the restore left them`,
           value: `${lostAtRestore} / ${backAtRestore} (of ${modelAtRestore.filter((n) => n !== null).length} registered)`,
           target: "—",
+          pass: null,
+        },
+        {
+          name: `${label}: sessions open at the kill whose registration the restored Redis lost or holds otherwise`,
+          value: `${openAtRisk} of ${openAtKill.length}`,
+          target: "—",
+          pass: null,
+        },
+        {
+          name: `${label}: users the gateway told their registration was lost / differs (sessions closed / reconnected)`,
+          value: `${told.lost} / ${told.differs}`,
+          target: "— (one per open session Redis disagreed with)",
           pass: null,
         },
         ...roundFigures(`${label}, after the restore`, afterRestore),
@@ -248,7 +273,7 @@ async function runR4(): Promise<RowOutcome> {
     }
     notes.unshift(
       `${USERS} XMPP users (Prosody) through Postern in-process with the test network adapter; its registration (nick, password) binds the identity nick:<nick>, which only one JID may hold (${NICKS} nicks for ${USERS} users, so claims collide). Each user loops every 300–900 ms: register with a random nick, change it, re-register unchanged, unregister, send a chat message, or get one from the network.`,
-      `Per round: load 3 s, SAVE, copy dump.rdb aside, load on for the staleness, kill -9 redis-server, put the stale dump.rdb back, start it on the same port; the load goes on 2 s (Postern reconnects by itself), pauses, and the checker reads every key. Then each user whose registration the restore lost (or changed) registers again twice with the nick they were told they had, each user it brought back after they unregistered unregisters again, and the checker runs again; then the load runs ${AFTER_S} s more and the checker runs a last time.`,
+      `Per round: load 3 s, SAVE, copy dump.rdb aside, load on for the staleness, every user sends one chat (so that most registered users have a session open), kill -9 redis-server, put the stale dump.rdb back, start it on the same port; the load goes on 2 s (Postern reconnects by itself and checks every open session against the registration Redis now holds: src/core/registration-audit.ts), pauses, and the checker reads every key. Then each user whose registration the restore lost (or changed) registers again twice with the nick they were told they had, each user it brought back after they unregistered unregisters again, and the checker runs again; then the load runs ${AFTER_S} s more and the checker runs a last time.`,
       "Checker (scripts/faults/redis-consistency.ts): orphan keys (per-user key without TTL of an unregistered user), registration ↔ user index, claim ↔ owner's claims set both ways, claims of unregistered JIDs, identities in two claims sets, registration's identity held by another JID or by nobody, stale claims (held but not named by the registration), open sessions without a registration or acting as an identity Redis binds to someone else, online index ⊇ users with resources.",
     );
     return { status: "measured", figures, notes };
@@ -265,7 +290,7 @@ function regKey(i: number): string {
   return `${PREFIX}v1:{u:${jidOf(i)}}:${GATEWAY}:reg`;
 }
 
-/** The user's keys and their values' shape, as one string to compare before and after. */
+/** The user's keys, claims and registration (but when it was saved), as one string to compare. */
 async function userKeys(admin: Redis, i: number): Promise<string> {
   const keys: string[] = [];
   let cursor = "0";
@@ -277,6 +302,8 @@ async function userKeys(admin: Redis, i: number): Promise<string> {
   const claims = await admin.smembers(`${PREFIX}v1:{u:${jidOf(i)}}:${GATEWAY}:claims`);
   const reg = await admin.hgetall(regKey(i));
   delete reg["meta:updatedAt"];
+  // A sealed value is encrypted with a fresh nonce on every save: compare that it is there.
+  for (const field of Object.keys(reg)) if (field.startsWith("s:")) reg[field] = "(sealed)";
   return JSON.stringify([keys.sort(), claims.sort(), Object.entries(reg).sort()]);
 }
 
@@ -392,6 +419,20 @@ async function sendChat(client: XmppTestClient, body: string): Promise<void> {
   await client.send(
     xml("message", { to: `carol@${GATEWAY}`, type: "chat", id: `r4-${body}` }, xml("body", {}, body)),
   );
+}
+
+/** Users told by the gateway since their marks that their registration was lost, or differs. */
+function gatewayNoticesSince(clients: XmppTestClient[], marks: number[]): { lost: number; differs: number } {
+  const told = { lost: 0, differs: 0 };
+  clients.forEach((c, i) => {
+    const bodies = c.stanzas
+      .slice(marks[i])
+      .filter((s) => s.name === "message" && s.attrs.from === GATEWAY)
+      .map((s) => s.getChildText("body") ?? "");
+    if (bodies.some((b) => /registration .* was lost/.test(b))) told.lost += 1;
+    if (bodies.some((b) => /registration .* differs/.test(b))) told.differs += 1;
+  });
+  return told;
 }
 
 /** "condition/type: n; …" over the message errors the clients got since their marks. */

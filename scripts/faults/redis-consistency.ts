@@ -191,7 +191,9 @@ export async function checkConsistency(opts: ConsistencyOptions): Promise<Consis
       const kind = key.slice(gwTag.length).split(":")[0] ?? "";
       count(`gateway:${kind}`);
       if (kind === "claim") claimKeys.set(key.slice(`${gwTag}claim:`.length), key);
-      else if (!["users", "online-users", "state", "core", "outbox", "archive", "dedupe"].includes(kind))
+      else if (
+        !["users", "online-users", "state", "core", "outbox", "inbox", "archive", "dedupe"].includes(kind)
+      )
         report.unknownKeys.push({ subject: key, detail: "gateway key of no known kind" });
       return;
     }

@@ -22,6 +22,7 @@ import { handleMessage, type MessageHandled } from "./message-handler.ts";
 import { logOutcome } from "./outcome.ts";
 import { PortalRooms } from "./portal-rooms.ts";
 import { handlePresence } from "./presence-handler.ts";
+import { RegistrationAudit } from "./registration-audit.ts";
 import { KeyedSerialQueue, QueueFullError } from "./serial-queue.ts";
 import { UserDirectory } from "./users.ts";
 import { STALE_AFTER_MS, XmppInbox } from "./xmpp-inbox.ts";
@@ -68,6 +69,9 @@ export class Gateway {
   private readonly leftOverQueued: Promise<void>;
   private markLeftOverQueued!: () => void;
   private portals: PortalRooms | undefined;
+  /** Checks open sessions against Redis each time Redis comes back (a restore may lose writes). */
+  readonly audit: RegistrationAudit;
+  private stopAudit: (() => void) | undefined;
 
   constructor(opts: {
     config: GatewayConfig;
@@ -134,6 +138,12 @@ export class Gateway {
       },
     };
     this.users = new UserDirectory(this.ctx, this.events);
+    this.audit = new RegistrationAudit({
+      users: this.users,
+      // The queue of the user's stanzas to the gateway JID, where they register and unregister.
+      serialize: (user, task) => this.inbound.run(`${user}\u0000${config.domain}`, task),
+      log,
+    });
     this.commands = new CommandRunner(this.ctx, this.users);
     this.link.on("stanza", (stanza) => this.onStanza(stanza));
   }
@@ -166,11 +176,15 @@ export class Gateway {
     // Restore once the link is up, so the presences and room messages it sends can go out.
     if (this.link.online) onOnline();
     else this.link.once("online", onOnline);
+    this.stopAudit = this.ctx.store.onReconnect(() => this.audit.checkAll());
   }
 
   /** Closes sessions (users see "unavailable"), stops the adapter, finishes writes, disconnects. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopAudit?.();
+    this.audit.stop();
+    await this.audit.idle();
     await this.users.closeAll("The gateway is shutting down");
     await this.portals?.close();
     await this.events.drain();
@@ -183,6 +197,8 @@ export class Gateway {
   /** Stops handling anything and drops the link with no goodbye, as `kill -9` would (tests). */
   async abandon(): Promise<void> {
     this.stopping = true;
+    this.stopAudit?.();
+    this.audit.stop();
     this.abandoned = true;
     this.link.abandon();
   }

@@ -8,6 +8,7 @@ import type { FormValues } from "../adapter/forms.ts";
 import { rateScopes } from "../store/keys.ts";
 import { StanzaError } from "../xmpp/stanza-error.ts";
 import type { GatewayContext } from "./gateway-context.ts";
+import { chatMessage, stanzaIdFor } from "./render.ts";
 import type { KeyedSerialQueue } from "./serial-queue.ts";
 import { UserSession } from "./user-session.ts";
 
@@ -21,7 +22,7 @@ function minutes(seconds: number): string {
 const RESTORE_CONCURRENCY = 50;
 
 /** Runs `task` over `items` with at most `limit` running at once. */
-async function forEachConcurrently<T>(
+export async function forEachConcurrently<T>(
   items: readonly T[],
   limit: number,
   task: (item: T) => Promise<void>,
@@ -36,6 +37,9 @@ async function forEachConcurrently<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
+
+/** What checking an open session against the stored registration found (`verifyRegistration`). */
+export type RegistrationCheck = "no-session" | "intact" | "lost" | "changed";
 
 export class UserDirectory {
   private readonly sessions = new Map<string, UserSession>();
@@ -168,6 +172,12 @@ export class UserDirectory {
         `at most ${config.limits.registrationsPerHourPerJid} registrations per hour; try again in ${minutes(perJid.retryAfterSeconds)}`,
         "wait",
       );
+    if (!previous) {
+      // Claims of a JID with no registration are left over from one that never finished, or
+      // that Redis lost in a restore from an older copy: let them go before claiming anew, so a
+      // refused attempt leaves nothing behind either (R4 found such a claims set left for ever).
+      await store.registrations.releaseIdentitiesExcept(domain, bareJid, undefined);
+    }
     if (result.identity) {
       const claim = await store.registrations.claimIdentity(domain, result.identity, bareJid);
       if (claim === "conflict")
@@ -224,16 +234,7 @@ export class UserDirectory {
       this.gw.sendQuietly(xml("presence", { from: domain, to: bareJid, type: "probe" }));
       const resources = await store.online.list(domain, bareJid);
       try {
-        const user = await this.obtain(bareJid);
-        for (const r of resources) user.resources.add(r);
-        const wanted = [...user.rooms.values()].some((r) => r.wanted);
-        if (resources.length === 0 && !wanted && !this.gw.adapter.keepSessionsOpen) {
-          await this.releaseIfUnused(user);
-          return;
-        }
-        await user.open();
-        await user.rejoinRooms();
-        restored += 1;
+        if (await this.reopen(bareJid, resources)) restored += 1;
       } catch (err) {
         log.warn({ user: bareJid, err: String(err) }, "could not restore session");
       }
@@ -242,5 +243,90 @@ export class UserDirectory {
     // one after another, a thousand users took over 20 s.
     await forEachConcurrently(await store.registrations.listUsers(domain), RESTORE_CONCURRENCY, restoreOne);
     return restored;
+  }
+
+  /**
+   * Opens the user's session on their stored registration for `resources` and rejoins their
+   * rooms; when nothing needs it (no resource, no wanted room), lets it go. True if it is open.
+   */
+  private async reopen(bareJid: string, resources: readonly string[]): Promise<boolean> {
+    const user = await this.obtain(bareJid);
+    for (const r of resources) user.resources.add(r);
+    const wanted = [...user.rooms.values()].some((r) => r.wanted);
+    if (resources.length === 0 && !wanted && !this.gw.adapter.keepSessionsOpen) {
+      await this.releaseIfUnused(user);
+      return false;
+    }
+    await user.open();
+    await user.rejoinRooms();
+    return true;
+  }
+
+  /**
+   * Makes the user's open session agree with the registration Redis holds now (after Redis came
+   * back, possibly from an older copy; see registration-audit.ts):
+   * - the same values: untouched, nothing is said;
+   * - no registration: the session is closed (its network connection with it), the user is told
+   *   to register again, and what is left of them in Redis is removed as on unregistering, so
+   *   that a new registration starts clean and no claim of theirs lingers;
+   * - other values (another nick, other settings): the session is closed and opened again on the
+   *   stored registration, and the user is told.
+   * For an adapter with implicit registration, no registration means its empty defaults.
+   * A failed read throws: nothing is closed on a guess. Run it in the user's gateway queue, so it
+   * cannot interleave with their registering or unregistering.
+   */
+  async verifyRegistration(bareJid: string): Promise<RegistrationCheck> {
+    const live = this.sessions.get(bareJid);
+    if (!live) return "no-session";
+    const { store, domain, adapter, name } = this.gw;
+    const stored = await store.registrations.load(domain, bareJid);
+    const implicit = adapter.registration.implicit === true;
+    const values = stored?.values ?? (implicit ? {} : null);
+    if (values !== null && live.usesRegistration(values)) {
+      // Written again so that the user index lists them for the next restart.
+      if (!stored) await store.registrations.save(domain, bareJid, {}, []);
+      return "intact";
+    }
+    // Replaced while we read (by their own registration, say): that session is current.
+    if (this.sessions.get(bareJid) !== live) return "no-session";
+    this.sessions.delete(bareJid);
+    const resources = [...live.resources];
+    const restored = "the gateway's storage was restored from an older copy";
+    if (values === null) {
+      await live.close("Registration lost", { notifyRooms: true });
+      this.tell(
+        bareJid,
+        `Your registration with ${name} was lost: ${restored}. Your connection is closed; register again to use ${name}.`,
+      );
+      await store.registrations.remove(domain, bareJid);
+      return "lost";
+    }
+    await live.close("Registration changed", { notifyRooms: true });
+    if (!stored) await store.registrations.save(domain, bareJid, {}, []);
+    this.tell(
+      bareJid,
+      stored
+        ? `Your registration with ${name} differs from the one your connection used: ${restored}. Reconnecting with the stored registration; check it, or register again.`
+        : `Your registration with ${name} was lost: ${restored}. Reconnecting with the default settings; register again to choose yours.`,
+    );
+    if (await this.reopen(bareJid, resources)) {
+      const user = this.sessions.get(bareJid);
+      if (user) for (const r of resources) this.gw.sendQuietly(user.gatewayPresence(r));
+    }
+    return "changed";
+  }
+
+  /** A chat message from the gateway itself to the user. */
+  private tell(bareJid: string, body: string): void {
+    const { domain } = this.gw;
+    this.gw.sendQuietly(
+      chatMessage({
+        from: domain,
+        to: bareJid,
+        type: "chat",
+        id: stanzaIdFor({ gateway: domain, user: bareJid, conversation: "" }),
+        body,
+      }),
+    );
   }
 }

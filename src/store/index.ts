@@ -2,6 +2,7 @@
  * The store: everything Postern keeps in Redis, as typed repositories over one connection.
  * The core holds a Store; adapters only ever get StateNamespace handles from it.
  */
+import { Cluster, type Redis } from "ioredis";
 import { Archive, type ArchiveLimits } from "./archive.ts";
 import { SecretBox } from "./crypto.ts";
 import { Dedupe } from "./dedupe.ts";
@@ -128,6 +129,50 @@ export class Store {
   /** The shared archive of a public room, the same for all users. */
   sharedArchive(gateway: string, conversation: string): Archive {
     return new Archive(this.redis, this.keys.sharedArchive(gateway, conversation), this.archiveLimits);
+  }
+
+  /**
+   * Calls `listener` each time the connection to Redis becomes ready again after having been
+   * ready before: a Redis restart, a failover to another server (Sentinel), a dropped link. The
+   * caller cannot tell these apart, and any of them may mean the data lost recent writes (a
+   * restart from a stale AOF/RDB file, a replica that lagged), so each one is worth a check.
+   * On a Cluster, a reconnect of any one node counts too (its slots may have been restored).
+   * Returns a function that stops the calls.
+   */
+  onReconnect(listener: () => void): () => void {
+    const stops: (() => void)[] = [];
+    const watch = (emitter: RedisClient, readyBefore: boolean) => {
+      // A connection's first "ready" is its start, unless it replaces one that was ready before.
+      let wasReady = readyBefore || emitter.status === "ready";
+      const onReady = () => {
+        if (wasReady) listener();
+        wasReady = true;
+      };
+      emitter.on("ready", onReady);
+      stops.push(() => emitter.off("ready", onReady));
+    };
+    watch(this.redis, false);
+    const cluster = this.redis;
+    if (cluster instanceof Cluster) {
+      // A Cluster drops the connection to a node that goes away and makes a new one when the
+      // node is back: a new connection to a node seen before is a reconnect.
+      const seen = new Set<string>();
+      const keyOf = (node: Redis) => `${node.options.host}:${node.options.port}`;
+      for (const node of cluster.nodes()) {
+        seen.add(keyOf(node));
+        watch(node, false);
+      }
+      const onNode = (node: Redis) => {
+        const key = keyOf(node);
+        watch(node, seen.has(key));
+        seen.add(key);
+      };
+      cluster.on("+node", onNode);
+      stops.push(() => cluster.off("+node", onNode));
+    }
+    return () => {
+      for (const stop of stops) stop();
+    };
   }
 
   /** Whether Redis answers right now (for /health). */

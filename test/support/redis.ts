@@ -1,5 +1,7 @@
-import { writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { cp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { freePort } from "./ports.ts";
 import { type RunningProcess, removeDir, startProcess, tempDir, waitForPort } from "./service.ts";
 
@@ -12,6 +14,12 @@ export interface RedisServerOptions {
    * true. With false, Redis keeps its default snapshot points, so a graceful restart keeps data.
    */
   aof?: boolean;
+}
+
+/** A copy of a test Redis server's data at one moment (see `RedisServer.snapshot`). */
+export interface RedisSnapshot {
+  /** The copied AOF folder or RDB file, inside the server's data folder. */
+  path: string;
 }
 
 /** A redis-server started by a test on a free loopback port, in its own temp folder. */
@@ -33,6 +41,16 @@ export interface RedisServer {
   restart(opts?: { downMs?: number; kill?: boolean }): Promise<void>;
   /** Everything the current and earlier processes wrote, for error messages. */
   output(): string;
+  /**
+   * Copies the data as it is now, for `restoreSnapshot` later (then a stale backup). With AOF,
+   * the AOF folder (it holds every acknowledged write); without, an RDB file written by SAVE.
+   */
+  snapshot(): Promise<RedisSnapshot>;
+  /**
+   * SIGKILL, put `snapshot` in place of the data, start again on the same port: Redis restored
+   * from an old backup, every write since the snapshot lost (RELIABILITY.md R4).
+   */
+  restoreSnapshot(snapshot: RedisSnapshot): Promise<void>;
 }
 
 /** Starts redis-server in the foreground with a generated config; resolves once it accepts connections. */
@@ -61,6 +79,8 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
   };
 
   await launch();
+  const aof = opts.aof ?? true;
+  let snapshots = 0;
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -76,8 +96,32 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
       await launch();
     },
     output: () => earlierOutput + (current?.output() ?? ""),
+    async snapshot() {
+      snapshots += 1;
+      const path = join(dir, `snapshot-${snapshots}`);
+      if (aof) {
+        await cp(join(dir, AOF_DIR), path, { recursive: true });
+      } else {
+        await promisify(execFile)("redis-cli", ["-p", String(port), "SAVE"], {
+          timeout: 30_000,
+          env: { ...process.env, ...(opts.password === undefined ? {} : { REDISCLI_AUTH: opts.password }) },
+        });
+        await cp(join(dir, "dump.rdb"), path);
+      }
+      return { path };
+    },
+    async restoreSnapshot(snapshot) {
+      await halt("kill");
+      const target = join(dir, aof ? AOF_DIR : "dump.rdb");
+      await rm(target, { recursive: true, force: true });
+      await cp(snapshot.path, target, { recursive: true });
+      await launch();
+    },
   };
 }
+
+/** Where Redis 7 keeps its AOF files (`appenddirname`). */
+const AOF_DIR = "appendonlydir";
 
 function configText(port: number, dir: string, opts: RedisServerOptions): string {
   const lines = [
