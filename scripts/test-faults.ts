@@ -4,7 +4,7 @@
  * implemented yet included and marked as such.
  *
  *   npm run test:faults                     every implemented row
- *   npm run test:faults -- --only R8,R11    some rows, by id (comma-separated); prints only
+ *   npm run test:faults -- --only R8,R11    some rows, by id or key ("R8 irc"), comma-separated; prints only
  *   npm run test:faults -- --no-write       print only; leave docs/reliability-n-tier.md alone
  *
  * Each row lives in its own file in scripts/faults/ and exports `rows`; this runner finds them.
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
   for (const key of keys) {
     const row = implemented.get(key);
     const title = row?.title ?? PLAN.find((p) => p.key === key)?.title ?? key;
-    if (only && !only.has(rowId(key))) continue;
+    if (only && !only.has(rowId(key)) && !only.has(key)) continue;
     if (!row) {
       results.push({ key, title, status: "not implemented", figures: [], notes: [] });
       continue;

@@ -12,6 +12,7 @@ import { type IrcServer, startNgircd } from "../support/ircd.ts";
 import { type ProsodyServer, startProsody } from "../support/prosody.ts";
 import { type RedisServer, startRedis } from "../support/redis.ts";
 import { type RunningProcess, removeDir, startProcess, tempDir } from "../support/service.ts";
+import { waitUntil as waitFor } from "../support/wait.ts";
 import { connectXmpp, type XmppTestClient, xml } from "../support/xmpp-client.ts";
 
 const GW = "irc.localhost";
@@ -32,13 +33,9 @@ function startPostern(): RunningProcess {
   });
 }
 
-async function waitUntil(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; postern output:\n${postern?.output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Waits for `check`; a timeout shows the end of Postern's output. */
+function waitUntil(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  return waitFor(check, what, timeoutMs, () => `postern output:\n${postern?.output().slice(-3000)}`);
 }
 
 beforeAll(async () => {

@@ -25,6 +25,7 @@ import { type ProsodyServer, startProsody } from "../support/prosody.ts";
 import { type RedisServer, startRedis } from "../support/redis.ts";
 import { registerWithForm } from "../support/registration-form.ts";
 import { removeDir, tempDir } from "../support/service.ts";
+import { waitUntil as waitFor } from "../support/wait.ts";
 import { connectXmpp, type XmppTestClient } from "../support/xmpp-client.ts";
 
 const GW = "telegram.localhost";
@@ -108,13 +109,9 @@ gateways:
   return file;
 }
 
-async function waitUntil(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${first?.output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Waits for `check`; a timeout shows the end of the first instance's output. */
+function waitUntil(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  return waitFor(check, what, timeoutMs, () => first?.output().slice(-3000) ?? "");
 }
 
 let secondConfig: string;
