@@ -60,6 +60,8 @@ export interface ConnectionLoss<Tag> {
 interface OutLine<Tag> {
   line: string;
   tag?: Tag;
+  /** The last line of its message. */
+  last?: boolean;
 }
 
 export interface ConnectionEvents<Tag> {
@@ -72,6 +74,11 @@ export interface ConnectionEvents<Tag> {
   notice(text: string): void;
   /** The socket is gone, not by our `close` (the connection is already waiting to reconnect). */
   lost(loss: ConnectionLoss<Tag>): void;
+  /**
+   * Nothing more will be done with `tag`'s message: the server has read every line of it (see
+   * unconfirmed.ts), or our `close` ended the connection (what did not go out was told).
+   */
+  settled(tag: Tag): void;
 }
 
 export interface ConnectionOptions<Tag> {
@@ -105,7 +112,7 @@ export class IrcConnection<Tag> {
   private readonly client: IrcClient;
   private readonly queue: RateLimitedQueue<OutLine<Tag>>;
   /** Message lines written since bytes last arrived from the server (R8). */
-  private readonly unconfirmed = new UnconfirmedLines<Tag>();
+  private readonly unconfirmed: UnconfirmedLines<Tag>;
   private confirmTimer: NodeJS.Timeout | undefined;
   private phase: Phase = "idle";
   private attempt = 0;
@@ -121,13 +128,14 @@ export class IrcConnection<Tag> {
 
   constructor(private readonly options: ConnectionOptions<Tag>) {
     this.client = new irc.Client();
+    this.unconfirmed = new UnconfirmedLines<Tag>(undefined, (tag) => options.events.settled(tag));
     const { flood } = options.settings;
     this.queue = new RateLimitedQueue<OutLine<Tag>>(
       new TokenBucket({ capacity: flood.burst, refillEveryMs: flood.refillMs }),
-      ({ line, tag }) => {
+      ({ line, tag, last }) => {
         this.client.raw(line);
         if (tag === undefined) return;
-        this.unconfirmed.written(tag, line);
+        this.unconfirmed.written(tag, line, last);
         this.armConfirmation();
       },
       { maxQueued: flood.maxQueued, pacer: options.network },
@@ -214,7 +222,8 @@ export class IrcConnection<Tag> {
   send(lines: readonly string[], tag?: Tag): boolean {
     if (this.phase !== "registered") return false;
     if (this.queue.size + lines.length > this.options.settings.flood.maxQueued) return false;
-    for (const line of lines) this.queue.push(tag === undefined ? { line } : { line, tag });
+    for (const [i, line] of lines.entries())
+      this.queue.push(tag === undefined ? { line } : { line, tag, last: i === lines.length - 1 });
     return true;
   }
 
@@ -231,15 +240,22 @@ export class IrcConnection<Tag> {
     this.phase = "closed";
     this.abort.abort(new Error("connection closed"));
     this.clearTimer();
-    const unsent = this.queue.dispose().length;
-    // Our QUIT's answer would confirm them; a close does not resend anything either way.
-    this.unconfirmed.take();
+    const disposed = this.queue.dispose();
+    const unsent = disposed.length;
     if (unsent > 0)
       this.options.events.notice(
         `${unsent} IRC line(s) to ${this.options.server} were not sent: the connection was closed (${reason}).`,
       );
+    // A close sends nothing again: what was written is settled once the QUIT is answered (or the
+    // socket closes), what never went out now (its user was just told).
+    const settleAll = () => {
+      this.unconfirmed.heard();
+      for (const tag of new Set(disposed.flatMap(({ tag }) => (tag === undefined ? [] : [tag]))))
+        this.options.events.settled(tag);
+    };
     if (!wasConnected) {
       this.client.connection.end();
+      settleAll();
       return;
     }
     const closed = new Promise<void>((resolve) => {
@@ -253,6 +269,7 @@ export class IrcConnection<Tag> {
     }, 3_000);
     await closed;
     clearTimeout(bound);
+    settleAll();
   }
 
   /**

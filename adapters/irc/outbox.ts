@@ -22,6 +22,8 @@ export interface PendingMessage {
   queuedAt: number;
   /** The user's own copy was already reported (no echo-message): a resend does not repeat it. */
   reflected?: boolean;
+  /** Called once the server has every line of it, or it was given up and the user told (SendReceipt.handedOver). */
+  settle?: () => void;
 }
 
 export interface OutboxLimits {

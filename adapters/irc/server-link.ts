@@ -164,6 +164,7 @@ export class ServerLink {
         state: (state, reason) => this.onState(state, reason),
         notice: (text) => this.emit({ type: "notice", text }),
         lost: (loss) => this.onLost(loss),
+        settled: (pending) => pending.settle?.(),
       },
     });
   }
@@ -289,9 +290,14 @@ export class ServerLink {
    * Sends a message to a channel or nick; reports the user's own copy as an event. While the
    * connection is not up (registering, or waiting to reconnect) the message waits in the outbox
    * and this resolves at once: the core's queue for the conversation is not held up, and the
-   * user's copy is reported when the message really goes out.
+   * user's copy is reported when the message really goes out. `handedOver` settles once the
+   * server has read it (unconfirmed.ts) or it was given up and the user told.
    */
-  async say(target: string, conversation: ConversationRef, message: OutgoingMessage): Promise<void> {
+  async say(
+    target: string,
+    conversation: ConversationRef,
+    message: OutgoingMessage,
+  ): Promise<{ handedOver: Promise<void> }> {
     if (conversation.kind === "room") this.checkChannel(target);
     else this.checkNick(target);
     // Before anything is queued: a long paste would hold the flood limiter for a minute and
@@ -311,9 +317,13 @@ export class ServerLink {
       throw new AdapterError("recipient-unavailable", `not connected to ${this.server}`);
     }
     this.lastActivity = Date.now();
+    let settle = () => {};
+    const handedOver = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
     if (!this.connection.isRegistered || this.outbox.size > 0) {
       // Behind what already waits, so the conversation keeps its order.
-      if (!this.outbox.add({ target, conversation, message })) {
+      if (!this.outbox.add({ target, conversation, message, settle })) {
         throw new AdapterError(
           "recipient-unavailable",
           `not connected to ${this.server}; ${this.outbox.limits.perConversation} messages already wait for the connection`,
@@ -321,15 +331,16 @@ export class ServerLink {
         );
       }
       this.flushOutbox();
-      return;
+      return { handedOver };
     }
-    if (!this.transmit({ target, conversation, message, queuedAt: Date.now() })) {
+    if (!this.transmit({ target, conversation, message, queuedAt: Date.now(), settle })) {
       throw new AdapterError(
         "resource-constraint",
         "message not sent: the flood limiter's queue is full; slow down",
         { retryable: true },
       );
     }
+    return { handedOver };
   }
 
   /**
@@ -341,7 +352,10 @@ export class ServerLink {
   private transmit(pending: PendingMessage): boolean {
     const { target, conversation, message } = pending;
     const lines = this.linesOf(target, message);
-    if (lines.length === 0) return true;
+    if (lines.length === 0) {
+      pending.settle?.();
+      return true;
+    }
     if (!this.connection.send(lines, pending)) return false;
     if (this.connection.capEnabled("echo-message")) {
       this.echoes.expect(this.fold(target), message.clientId, message.text, lines.length);
@@ -415,6 +429,7 @@ export class ServerLink {
         text: `${count} message(s) you sent here were not delivered: ${why}.`,
       });
     }
+    for (const item of items) item.settle?.();
   }
 
   /** Sends raw lines typed to the server contact (only when the operator allows it). */

@@ -83,11 +83,9 @@ export class IrcSession implements Session {
       case "channel":
         if (message.conversation.kind !== "room")
           throw new AdapterError("bad-request", "a channel is a room");
-        await link.say(address.channel, message.conversation, message);
-        break;
+        return link.say(address.channel, message.conversation, message);
       case "user":
-        await link.say(address.nick, message.conversation, message);
-        break;
+        return link.say(address.nick, message.conversation, message);
       case "server":
         if (!this.shared.settings.allowRawCommands) {
           throw new AdapterError("not-allowed", "sending raw IRC commands is disabled on this gateway");

@@ -11,8 +11,10 @@
  * count as a confirmation too: that window is one round trip.
  *
  * Each line carries its message's tag (the same object for every line of one message), so the
- * owner gets messages back, not lines. Bounded: past `maxLines` or `maxBytes` the oldest lines
- * are forgotten, as if confirmed, and counted, so the user can be told some were not checked.
+ * owner gets messages back, not lines; and once a message's last line is confirmed, the owner
+ * hears of it (`onConfirmed`): the whole message is with the server. Bounded: past `maxLines` or
+ * `maxBytes` the oldest lines are forgotten, as if confirmed, and counted, so the user can be told
+ * some were not checked.
  */
 
 export interface UnconfirmedLimits {
@@ -32,32 +34,43 @@ export interface Unconfirmed<Tag> {
 }
 
 export class UnconfirmedLines<Tag> {
-  private lines: { tag: Tag; bytes: number }[] = [];
+  private lines: { tag: Tag; bytes: number; last: boolean }[] = [];
   private bytes = 0;
   private forgotten = 0;
 
-  constructor(private readonly limits: UnconfirmedLimits = UNCONFIRMED_LIMITS) {}
+  constructor(
+    private readonly limits: UnconfirmedLimits = UNCONFIRMED_LIMITS,
+    /** A message whose last line is confirmed (or forgotten over the bound, as if confirmed). */
+    private readonly onConfirmed: (tag: Tag) => void = () => undefined,
+  ) {}
 
   get size(): number {
     return this.lines.length;
   }
 
-  /** A line of `tag`'s message was handed to the socket. */
-  written(tag: Tag, line: string): void {
+  /** A line of `tag`'s message was handed to the socket; `last`: the message's last line. */
+  written(tag: Tag, line: string, last = true): void {
     const bytes = Buffer.byteLength(line, "utf8") + 2;
-    this.lines.push({ tag, bytes });
+    this.lines.push({ tag, bytes, last });
     this.bytes += bytes;
     while (this.lines.length > this.limits.maxLines || this.bytes > this.limits.maxBytes) {
       const oldest = this.lines.shift();
       if (oldest === undefined) break;
       this.bytes -= oldest.bytes;
       this.forgotten += 1;
+      if (oldest.last) this.onConfirmed(oldest.tag);
     }
   }
 
   /** The server sent something: everything written before it was read. */
   heard(): void {
     if (this.lines.length === 0 && this.forgotten === 0) return;
+    const confirmed = this.lines.filter((line) => line.last);
+    this.clear();
+    for (const line of confirmed) this.onConfirmed(line.tag);
+  }
+
+  private clear(): void {
     this.lines = [];
     this.bytes = 0;
     this.forgotten = 0;
@@ -69,7 +82,7 @@ export class UnconfirmedLines<Tag> {
       tags: [...new Set(this.lines.map((line) => line.tag))],
       forgotten: this.forgotten,
     };
-    this.heard();
+    this.clear();
     return taken;
   }
 }

@@ -52,7 +52,10 @@ export class XmppInbox {
    * adapter still holds of it, SendReceipt.handedOver) has settled too.
    */
   done(entry: Promise<string | null>, handedOver?: Promise<void>): void {
-    const removal = Promise.all([entry, handedOver])
+    // Bounded: an adapter that never settles it (a session closed meanwhile) does not keep the
+    // entry, or this process's memory of it, for longer than a replay would still send it.
+    const held = handedOver && Promise.race([handedOver, delay(STALE_AFTER_MS)]);
+    const removal = Promise.all([entry, held])
       .then(([id]) => (id ? this.stream.ack([id]) : undefined))
       .catch((err: unknown) => this.log.warn({ err: String(err) }, "journal entry not removed"));
     this.removals.add(removal);
@@ -101,4 +104,9 @@ function reachesNetwork(stanza: Element): boolean {
     stanza.getChild("retract", NS.retract) !== undefined ||
     stanza.getChild("reactions", NS.reactions) !== undefined
   );
+}
+
+/** Resolves after `ms`, without keeping the process alive for it. */
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

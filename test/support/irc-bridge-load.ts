@@ -92,6 +92,8 @@ export interface BridgeRigOptions {
   faultProxies?: boolean;
   /** The IRC adapter's per-network line limit (`flood.networkLinesPerSecond`); raised out of the way (100 000) when unset. */
   networkLinesPerSecond?: number;
+  /** Each puppet's flood limiter (`flood.burst`, `flood.refillMs`); raised out of the way (100, 10 ms) when unset. */
+  puppetFlood?: { burst: number; refillMs: number };
 }
 
 export interface BridgeRig {
@@ -155,7 +157,7 @@ gateways:
     settings:
       servers: { localhost: { host: 127.0.0.1, port: ${proxies?.irc.port ?? ircd.port} } }
       connections: { minIntervalMs: 0 }
-      flood: { burst: 100, refillMs: 10, maxQueued: 500, maxLinesPerMessage: 100, networkLinesPerSecond: ${
+      flood: { burst: ${opts.puppetFlood?.burst ?? 100}, refillMs: ${opts.puppetFlood?.refillMs ?? 10}, maxQueued: 500, maxLinesPerMessage: 100, networkLinesPerSecond: ${
         opts.networkLinesPerSecond ?? 100_000
       } }
       reconnect: { minMs: 100, maxMs: 2000 }

@@ -33,4 +33,22 @@ describe("UnconfirmedLines", () => {
     small.heard();
     expect(small.take()).toEqual({ tags: [], forgotten: 0 });
   });
+
+  it("settles a message once its last line is read, never one that is taken back to resend", () => {
+    const settled: string[] = [];
+    const lines = new UnconfirmedLines<string>({ maxLines: 3, maxBytes: 1024 }, (tag) => settled.push(tag));
+    lines.written("a", "PRIVMSG #c :a1", false);
+    lines.heard();
+    expect(settled).toEqual([]); // its second line is not even written yet
+    lines.written("a", "PRIVMSG #c :a2", true);
+    lines.written("b", "PRIVMSG #c :b1", true);
+    lines.heard();
+    expect(settled).toEqual(["a", "b"]);
+    lines.written("c", "PRIVMSG #c :c1", true);
+    expect(lines.take().tags).toEqual(["c"]);
+    expect(settled).toEqual(["a", "b"]);
+    // Past the bound the oldest line is forgotten as if read: its message is settled.
+    for (const tag of ["d", "e", "f", "g"]) lines.written(tag, `PRIVMSG #c :${tag}`, true);
+    expect(settled).toEqual(["a", "b", "d"]);
+  });
 });
