@@ -7,6 +7,9 @@
  *   then try again; a wait longer than `maxRetryAfterSeconds` fails the call.
  * - 5xx, network errors, timeouts: exponential backoff with jitter, up to `maxAttempts`.
  * - Anything else fails at once.
+ * - A call with a `deadline` (sends: settings.sendExpiryMs) stops waiting at it — for its pacing
+ *   turn, a 429 deadline or a backoff — and fails as `expired`, so a message is answered instead
+ *   of going out late; an attempt already on the wire runs to its end (HTTP timeouts bound it).
  *
  * Every failure leaves as a `TelegramFailure` whose text went through `redactToken`: the library's
  * own errors keep a `cause` that may hold request details, so they never leave this module.
@@ -28,8 +31,11 @@ export type Download = { ok: true; data: Uint8Array } | { ok: false; reason: "to
 export class TelegramFailure extends Error {
   constructor(
     readonly method: string,
-    /** `api`: Telegram answered `ok: false`; the others: no usable answer. */
-    readonly kind: "api" | "network" | "timeout" | "bad-response" | "aborted",
+    /**
+     * `api`: Telegram answered `ok: false`; `expired`: the call's deadline passed while it waited
+     * for its turn; the others: no usable answer.
+     */
+    readonly kind: "api" | "network" | "timeout" | "bad-response" | "aborted" | "expired",
     /** The Bot API error_code (HTTP status) for `api` failures. */
     readonly code: number | undefined,
     /** Telegram's description, e.g. "Forbidden: bot was blocked by the user". */
@@ -42,7 +48,7 @@ export class TelegramFailure extends Error {
 
   /** Worth trying again: rate limits, server errors, no answer. */
   get transient(): boolean {
-    if (this.kind === "aborted") return false;
+    if (this.kind === "aborted" || this.kind === "expired") return false;
     if (this.kind !== "api") return true;
     return this.code === 429 || (this.code !== undefined && this.code >= 500);
   }
@@ -56,6 +62,11 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** False for calls where a retry would do more harm than a failure (none so far). */
   retry?: boolean;
+  /**
+   * Ms since the epoch after which the call stops waiting (for its pacing turn, a 429 deadline or
+   * a retry backoff) and fails as `expired`. An attempt already sent runs to its end.
+   */
+  deadline?: number;
 }
 
 export class BotClient {
@@ -85,24 +96,52 @@ export class BotClient {
     run: (api: Api, signal?: AbortSignal) => Promise<R>,
     options: CallOptions = {},
   ): Promise<R> {
+    if (options.deadline === undefined) return this.attempts(method, run, options, options.signal);
+    // The waits between attempts also end at the deadline; the attempts themselves do not. (Our
+    // own timer, cleared when the call ends, rather than AbortSignal.timeout's, which lingers.)
+    const waits = new AbortController();
+    const timer = setTimeout(
+      () => waits.abort(new Error("deadline")),
+      Math.max(0, options.deadline - Date.now()),
+    );
+    const onClose = () => waits.abort(options.signal?.reason);
+    if (options.signal?.aborted) onClose();
+    options.signal?.addEventListener("abort", onClose, { once: true });
+    try {
+      return await this.attempts(method, run, options, waits.signal);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onClose);
+    }
+  }
+
+  private async attempts<R>(
+    method: string,
+    run: (api: Api, signal?: AbortSignal) => Promise<R>,
+    options: CallOptions,
+    waitSignal: AbortSignal | undefined,
+  ): Promise<R> {
     const { retry } = this.settings;
     const maxAttempts = options.retry === false ? 1 : retry.maxAttempts;
     let backoffStep = 0;
+    /** An earlier attempt got no answer: Telegram may have taken it. */
+    let unanswered = false;
+    const stopped = (err: unknown): never => {
+      if (options.signal?.aborted || options.deadline === undefined) return this.aborted(method, err);
+      throw this.expired(method, options.deadline, unanswered);
+    };
     for (let attempt = 1; ; attempt++) {
-      if (options.pace)
-        await this.pacer
-          .admit(options.pace, options.signal)
-          .catch((err: unknown) => this.aborted(method, err));
-      else if (options.chatId)
-        await this.pacer
-          .waitUnblocked(options.chatId, options.signal)
-          .catch((err: unknown) => this.aborted(method, err));
+      if (options.pace) await this.pacer.admit(options.pace, waitSignal).catch(stopped);
+      else if (options.chatId) await this.pacer.waitUnblocked(options.chatId, waitSignal).catch(stopped);
+      if (options.deadline !== undefined && Date.now() >= options.deadline && !options.signal?.aborted)
+        throw this.expired(method, options.deadline, unanswered);
       let failure: TelegramFailure;
       try {
         return await run(this.api, options.signal);
       } catch (err) {
         failure = this.toFailure(method, err, options.signal);
       }
+      if (failure.kind === "network" || failure.kind === "timeout") unanswered = true;
       if (!failure.transient || attempt >= maxAttempts) throw failure;
       const chatId = options.pace?.chatId ?? options.chatId;
       if (failure.code === 429) {
@@ -114,9 +153,7 @@ export class BotClient {
           "telegram asked to slow down; waiting",
         );
         if (!options.pace && !chatId)
-          await sleep(seconds * 1000 + this.settings.pacing.marginMs, options.signal).catch((e: unknown) =>
-            this.aborted(method, e),
-          );
+          await sleep(seconds * 1000 + this.settings.pacing.marginMs, waitSignal).catch(stopped);
         continue;
       }
       const ceiling = Math.min(retry.maxMs, retry.baseMs * 2 ** backoffStep++);
@@ -125,7 +162,7 @@ export class BotClient {
         { method, chat: chatId, attempt, wait, failure: failure.message },
         "telegram call failed; retrying",
       );
-      await sleep(wait, options.signal).catch((e: unknown) => this.aborted(method, e));
+      await sleep(wait, waitSignal).catch(stopped);
     }
   }
 
@@ -181,6 +218,22 @@ export class BotClient {
       throw this.toFailure("downloadFile", err, signal);
     }
     return data.length > maxBytes ? { ok: false, reason: "too-big", size: data.length } : { ok: true, data };
+  }
+
+  /** The call waited past its deadline (CallOptions.deadline). */
+  private expired(method: string, deadline: number, unanswered: boolean): TelegramFailure {
+    this.log.warn(
+      { method, lateMs: Date.now() - deadline, unanswered },
+      "telegram call expired in the queue",
+    );
+    return new TelegramFailure(
+      method,
+      "expired",
+      undefined,
+      unanswered
+        ? "it waited too long for its turn; an earlier attempt got no answer, so it may have arrived"
+        : "it waited too long for its turn and was not sent",
+    );
   }
 
   private aborted(method: string, err: unknown): never {

@@ -13,6 +13,13 @@ export function explainFailure(err: unknown, what: string): AdapterError {
     return new AdapterError("internal-server-error", `${what} failed inside the gateway`);
   }
   const d = err.description;
+  if (err.kind === "expired") {
+    return new AdapterError(
+      "resource-constraint",
+      `${what} failed: ${d} (Telegram's flood limits or an unreachable Bot API held it up); send it again later`,
+      { retryable: true },
+    );
+  }
   if (err.kind !== "api") {
     return new AdapterError(
       "remote-server-timeout",

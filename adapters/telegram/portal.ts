@@ -172,9 +172,13 @@ export class TelegramPortal implements Portal {
       );
     const replyTo =
       message.replyTo && /^\d{1,15}$/.test(message.replyTo) ? Number(message.replyTo) : undefined;
+    // Many XMPP users share the group's 20/min: a message waits its turn at most sendExpiryMs.
+    const deadline = Date.now() + this.deps.settings.sendExpiryMs;
     const file = attachment ? await fileOfAttachment(this.deps.fetcher, attachment) : undefined;
     const sent = await this.withMigration(room, (chatId) =>
-      file ? this.sendFile(chatId, file, text, replyTo) : this.sendText(chatId, text, replyTo),
+      file
+        ? this.sendFile(chatId, file, text, replyTo, deadline)
+        : this.sendText(chatId, text, replyTo, deadline),
     ).catch((err: unknown) => {
       throw explainFailure(err, "Sending to the Telegram group");
     });
@@ -269,7 +273,12 @@ export class TelegramPortal implements Portal {
     };
   }
 
-  private sendText(chatId: string, text: StyledText, replyTo: number | undefined): Promise<T.Message> {
+  private sendText(
+    chatId: string,
+    text: StyledText,
+    replyTo: number | undefined,
+    deadline: number,
+  ): Promise<T.Message> {
     const entities = styledToEntities(text);
     const params: T.SendMessageParams = {
       chat_id: chatId,
@@ -282,6 +291,7 @@ export class TelegramPortal implements Portal {
     return this.client.call("sendMessage", (api, signal) => api.sendMessage(params, signal), {
       pace: { chatId, isPrivate: false },
       signal: this.closing.signal,
+      deadline,
     });
   }
 
@@ -290,10 +300,11 @@ export class TelegramPortal implements Portal {
     file: FileToSend,
     caption: StyledText,
     replyTo: number | undefined,
+    deadline: number,
   ): Promise<T.Message> {
     let withCaption: StyledText | undefined = caption;
     if (caption.text.length > MAX_CAPTION_LENGTH) {
-      await this.sendText(chatId, caption, replyTo);
+      await this.sendText(chatId, caption, replyTo, deadline);
       withCaption = undefined;
     }
     return uploadFile(this.client, {
@@ -305,6 +316,7 @@ export class TelegramPortal implements Portal {
         : {}),
       ...(replyTo !== undefined ? { replyTo } : {}),
       signal: this.closing.signal,
+      deadline,
     });
   }
 

@@ -63,6 +63,7 @@ export class TelegramSession implements Session {
   private readonly log: Logger;
   private readonly lastTyping = new Map<string, number>();
   private readonly fetcher: FileFetcher;
+  private readonly sendExpiryMs: number;
   private bot: BotIdentity | null = null;
 
   constructor(
@@ -73,6 +74,7 @@ export class TelegramSession implements Session {
   ) {
     const { settings } = shared;
     this.fetcher = shared.fetcher;
+    this.sendExpiryMs = settings.sendExpiryMs;
     this.log = ctx.log.child({ bot: botId });
     const token = ctx.registration.token ?? "";
     this.client = new BotClient(token, settings, this.log);
@@ -130,6 +132,8 @@ export class TelegramSession implements Session {
   // ------------------------------------------------------------------ sending
 
   async sendMessage(message: OutgoingMessage): Promise<SendReceipt> {
+    // From here the message waits its turn at most sendExpiryMs, then its sender is told.
+    const deadline = Date.now() + this.sendExpiryMs;
     const text = message.kind === "action" ? actionText(message.text) : message.text;
     const attachment = message.attachments?.find((a) => a.url !== undefined || a.data !== undefined);
     if (!attachment) checkText(text);
@@ -141,8 +145,8 @@ export class TelegramSession implements Session {
     const file = attachment ? await fileOfAttachment(this.fetcher, attachment) : undefined;
     const sent = await this.withMigration(conversation, target, (t) =>
       file && attachment
-        ? this.sendFile(t, file, attachment.url, text, replyTo)
-        : this.sendText(t, text, replyTo),
+        ? this.sendFile(t, file, attachment.url, text, replyTo, deadline)
+        : this.sendText(t, text, replyTo, deadline),
     ).catch((err: unknown) => {
       throw explainFailure(err, "Sending to Telegram");
     });
@@ -168,7 +172,12 @@ export class TelegramSession implements Session {
     return { id };
   }
 
-  private sendText(target: Target, text: StyledText, replyTo: number | undefined): Promise<T.Message> {
+  private sendText(
+    target: Target,
+    text: StyledText,
+    replyTo: number | undefined,
+    deadline: number,
+  ): Promise<T.Message> {
     const params: T.SendMessageParams = {
       chat_id: target.chatId,
       text: text.text,
@@ -181,6 +190,7 @@ export class TelegramSession implements Session {
     return this.client.call("sendMessage", (api, signal) => api.sendMessage(params, signal), {
       pace: { chatId: target.chatId, isPrivate: target.isPrivate },
       signal: this.closing.signal,
+      deadline,
     });
   }
 
@@ -195,12 +205,13 @@ export class TelegramSession implements Session {
     url: string | undefined,
     text: StyledText,
     replyTo: number | undefined,
+    deadline: number,
   ): Promise<T.Message> {
     const own = text.text.trim() === url ? { text: "", spans: [] } : text;
     let caption: StyledText | undefined = own.text.trim() === "" ? undefined : own;
     if (caption && caption.text.length > MAX_CAPTION_LENGTH) {
       checkText(caption);
-      await this.sendText(target, caption, replyTo);
+      await this.sendText(target, caption, replyTo, deadline);
       caption = undefined;
     }
     return uploadFile(this.client, {
@@ -211,6 +222,7 @@ export class TelegramSession implements Session {
       ...(target.businessConnectionId ? { businessConnectionId: target.businessConnectionId } : {}),
       ...(replyTo !== undefined ? { replyTo } : {}),
       signal: this.closing.signal,
+      deadline,
     });
   }
 

@@ -39,8 +39,25 @@ export const telegramSettingsSchema = z
     apiRoot: z.url().default("https://api.telegram.org"),
     /** getUpdates long-poll timeout in seconds (the server caps it at 50). */
     pollTimeoutSeconds: z.number().int().min(0).max(50).default(25),
-    /** Timeout of every other Bot API call. */
+    /**
+     * Timeout of every other Bot API call. (getUpdates waits its long poll plus 10 s: 35 s over the
+     * default 25 s, node-telegram-bot-api's rule.) A link that went silent is given up after this
+     * and the call retried on a new connection.
+     */
     requestTimeoutMs: z.number().int().positive().default(30_000),
+    /**
+     * How long a message may wait for its turn to go to Telegram (pacing, a 429's retry_after,
+     * retries after errors) from when the gateway hands it to this adapter. Past it, the message is
+     * not sent late but answered to its XMPP sender with resource-constraint (type wait), as the
+     * IRC outbox does after 10 minutes. A request already on the wire is never cut short by it.
+     * Not counted: time in the gateway's per-conversation queue before the adapter gets it (the
+     * adapter API does not say when the stanza arrived).
+     */
+    sendExpiryMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(10 * 60 * 1000),
     /**
      * The lease (the core's Redis-backed `leases`) that keeps one getUpdates poller per bot across
      * processes: how long it lasts without renewal. A crashed holder blocks a successor for at

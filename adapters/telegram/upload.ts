@@ -54,6 +54,8 @@ export interface UploadRequest {
   businessConnectionId?: string;
   replyTo?: number;
   signal: AbortSignal;
+  /** When the file stops waiting for its turn (CallOptions.deadline). */
+  deadline?: number;
 }
 
 /** Uploads one file as a new message (paced and retried like any send). */
@@ -70,7 +72,11 @@ export function uploadFile(client: BotClient, request: UploadRequest): Promise<T
       : {}),
   };
   const method = uploadMethodFor(file);
-  const options = { pace: request.pace, signal: request.signal };
+  const options = {
+    pace: request.pace,
+    signal: request.signal,
+    ...(request.deadline !== undefined ? { deadline: request.deadline } : {}),
+  };
   switch (method) {
     case "sendPhoto":
       return client.call(

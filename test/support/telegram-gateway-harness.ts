@@ -15,6 +15,7 @@ import { parseConfigText } from "../../src/config/load.ts";
 import type { PosternConfig } from "../../src/config/schema.ts";
 import { type RunningPostern, startPostern } from "../../src/core/app.ts";
 import { type FakeTelegram, type FakeTelegramOptions, startFakeTelegram } from "../fakes/telegram/server.ts";
+import { type FaultProxy, type FaultTapEvent, startFaultProxy } from "./fault-proxy.ts";
 import { freePort } from "./ports.ts";
 import { type ProsodyServer, startProsody } from "./prosody.ts";
 import { type RedisServer, startRedis } from "./redis.ts";
@@ -28,6 +29,8 @@ export interface TelegramHarness {
   prosody: ProsodyServer;
   redis: RedisServer;
   telegram: FakeTelegram;
+  /** The fault proxy Postern reaches the fake Bot API through, when asked for (`faultProxy`). */
+  proxy: FaultProxy | undefined;
   config: PosternConfig;
   postern: RunningPostern;
   login(user: (typeof TG_USERS)[number], resource?: string): Promise<XmppTestClient>;
@@ -49,6 +52,8 @@ export interface TelegramHarnessOptions {
   fetchAllowOrigins?: string[];
   /** Environment variables for `${NAME}` references in the config (e.g. the portal token). */
   env?: Record<string, string>;
+  /** Put test/support/fault-proxy.ts between Postern and the fake Bot API (its tap, if given). */
+  faultProxy?: { tap?: (event: FaultTapEvent) => void };
 }
 
 export async function startTelegramHarness(opts: TelegramHarnessOptions = {}): Promise<TelegramHarness> {
@@ -61,6 +66,14 @@ export async function startTelegramHarness(opts: TelegramHarnessOptions = {}): P
     }),
     startFakeTelegram(opts.fake),
   ]);
+  const { port: fakePort } = new URL(telegram.apiRoot);
+  const proxy = opts.faultProxy
+    ? await startFaultProxy({
+        target: { host: "127.0.0.1", port: Number(fakePort) },
+        ...(opts.faultProxy.tap ? { tap: opts.faultProxy.tap } : {}),
+      })
+    : undefined;
+  const apiRoot = proxy ? `http://127.0.0.1:${proxy.port}` : telegram.apiRoot;
   // Every adapter instance ever created, so the ones left behind by a simulated crash can be
   // stopped when the test ends (a killed process would have taken them along).
   const created: Adapter[] = [];
@@ -87,7 +100,7 @@ gateways:
     xmpp: { host: 127.0.0.1, port: ${prosody.componentPort}, secret: "${secret}" }
     users: { allowedDomains: [localhost] }
     limits: { maxBodyBytes: 65536 }
-    settings: { apiRoot: "${telegram.apiRoot}", pollLeaseMs: 1500, retry: { baseMs: 50, maxMs: 400 }${opts.settings ? `, ${opts.settings}` : ""} }
+    settings: { apiRoot: "${apiRoot}", pollLeaseMs: 1500, retry: { baseMs: 50, maxMs: 400 }${opts.settings ? `, ${opts.settings}` : ""} }
 `;
   const config = parseConfigText(yaml, "telegram-harness.yaml", {
     adapterSchemas: { telegram: factory.configSchema },
@@ -116,6 +129,7 @@ gateways:
     prosody,
     redis,
     telegram,
+    proxy,
     config,
     postern: await start(),
     async login(user, resource = "test") {
@@ -146,6 +160,7 @@ gateways:
       await Promise.all(clients.map((c) => c.stop().catch(() => undefined)));
       await harness.postern.stop().catch(() => undefined);
       await Promise.all(created.map((a) => a.stop().catch(() => undefined)));
+      await proxy?.close();
       await Promise.all([prosody.stop(), redis.stop(), telegram.close()]);
     },
   };

@@ -109,6 +109,8 @@ export interface RequestLogEntry {
   params: Record<string, unknown>;
   /** The HTTP status answered; undefined while pending or when the connection was cut. */
   status?: number;
+  /** The `retry_after` seconds a 429 answer carried (injected or from the flood check). */
+  retryAfter?: number;
 }
 
 /** Test handle on one bot. */
@@ -458,7 +460,10 @@ export class FakeTelegram {
       entry.status = status;
       this.respond(res, status, body);
     };
-    const fail = (error: ApiError) => answer(error.code, errorBody(error));
+    const fail = (error: ApiError) => {
+      if (error.parameters?.retry_after !== undefined) entry.retryAfter = error.parameters.retry_after;
+      answer(error.code, errorBody(error));
+    };
     const body = await readBody(req);
     const bot = this.world.bots.get(token);
     if (bot !== undefined) entry.botId = bot.user.id;
@@ -510,6 +515,7 @@ export class FakeTelegram {
   ): void {
     entry.status = fault.status;
     if (fault.status === 429) {
+      entry.retryAfter = fault.retry_after;
       this.respondError(res, tooManyRequests(fault.retry_after));
       return;
     }
