@@ -11,9 +11,12 @@
  *   POSTERN_SOAK_MIN (120)     minutes of load
  *   POSTERN_SOAK_PUPPETS (100) XMPP users whose puppets join and leave every 30 s
  *   POSTERN_SOAK_RATE (5)      messages per second, over four conversations
+ *   POSTERN_SOAK_LOG           a file to write Postern's log to (for finding the cause of a miss)
+ *   POSTERN_SOAK_LOG_LEVEL (info)
  * Warm-up = min(15 min, 25 % of the run); a fault every min(10 min, run / 4).
  */
 import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Redis } from "ioredis";
@@ -38,6 +41,8 @@ const CHURN_MS = 30_000;
 const SAMPLE_MS = 10_000;
 /** How long each fault keeps its server down. */
 const DOWN_MS = 5_000;
+/** Before the end of a leave phase, the quiet sample and the channel count are taken this long. */
+const SETTLE_MS = 2_000;
 /** Messages sent from this long before a fault until this long after its recovery count as "near a fault". */
 const NEAR_FAULT_MS = 10_000;
 
@@ -94,7 +99,7 @@ async function runSoak(): Promise<RowOutcome> {
   await writeFile(
     configFile,
     `
-log: { level: info }
+log: { level: ${process.env.POSTERN_SOAK_LOG_LEVEL ?? "info"} }
 mode: development
 redis: { url: "${redis.url}", keyPrefix: "${PREFIX}" }
 secrets: { encryptionKey: "${randomBytes(32).toString("hex")}" }
@@ -116,14 +121,22 @@ gateways:
   admin.on("error", () => undefined);
   const postern = startPosternProcess(configFile);
   let unhandled = 0;
+  /** Times Postern logged its component link up (its output buffer is cut, so counted here). */
+  let linkUps = 0;
   let pending = "";
   const countUnhandled = (chunk: Buffer) => {
     const lines = (pending + chunk.toString("utf8")).split("\n");
     pending = lines.pop() ?? "";
     unhandled += lines.filter((l) => /unhandled rejection|uncaught exception/i.test(l)).length;
+    linkUps += lines.filter((l) => l.includes("component online")).length;
   };
   postern.current.child.stdout?.on("data", countUnhandled);
   postern.current.child.stderr?.on("data", countUnhandled);
+  const logFile = process.env.POSTERN_SOAK_LOG ? createWriteStream(process.env.POSTERN_SOAK_LOG) : null;
+  if (logFile) {
+    postern.current.child.stdout?.pipe(logFile);
+    postern.current.child.stderr?.pipe(logFile);
+  }
 
   const watchers: RawIrcClient[] = [];
   const alices: XmppTestClient[] = [];
@@ -204,6 +217,7 @@ gateways:
     // --- puppet churn: join in the first half of each 30 s cycle, leave in the second ------------
     const churn = { joinsAsked: 0, joinsDone: 0, leavesAsked: 0, leavesDone: 0, cycles: 0 };
     const inChannel = new Set<number>();
+    const afterLeaves: { at: number; count: number | null }[] = [];
     const toggle = async (i: number, join: boolean) => {
       const client = puppets[i];
       if (!client) return;
@@ -248,8 +262,16 @@ gateways:
             await sleep(spread / PUPPETS);
           }
           await Promise.all(tasks);
-          // Every puppet is out: a sample comparable with the other cycles' (see the notes).
-          if (!join && inChannel.size === 0) samples.push(await sample(true));
+          // A phase the end of the run cut short is not comparable (puppets left in by design).
+          if (!join && !stop) {
+            // The XMPP side confirms a leave before the puppet's PART and QUIT reach the IRC
+            // server: sample at the end of the phase, when they have had seconds to.
+            await sleep(Math.max(0, phaseStart + CHURN_MS / 2 - SETTLE_MS - Date.now()));
+            // Every puppet is out: a sample comparable with the other cycles' (see the notes).
+            if (inChannel.size === 0) samples.push(await sample(true));
+            // Who the IRC server still lists once everyone left: shows when stragglers appear.
+            afterLeaves.push({ at: Date.now(), count: await puppetsInChannel(watcher, CHURN) });
+          }
           await sleep(Math.max(0, phaseStart + CHURN_MS / 2 - Date.now()));
         }
       }
@@ -276,20 +298,23 @@ gateways:
           watcherUp = true;
         } else {
           aliceUp = false;
+          const ups = linkUps;
           await prosody.restart({ downMs: DOWN_MS });
           const old = puppets;
           puppets = [];
           await Promise.all([...old, alice].map((c) => c.stop().catch(() => undefined)));
-          await postern
-            .waitForOutput("component online", "the component link back after Prosody", 60_000)
-            .catch(() => undefined);
+          // The churning users come back as soon as Prosody is up, as clients do, whether or not
+          // Postern's link is back yet (their joins and leaves meanwhile are bounced by Prosody).
+          inChannel.clear();
+          puppets = await connectPuppets();
+          // alice, who carries the message load, waits for the link.
+          const linkBack = Date.now() + 60_000;
+          while (linkUps === ups && Date.now() < linkBack) await sleep(100);
           alice = await connectAlice().catch(async () => {
             await sleep(5_000);
             return connectAlice();
           });
           aliceUp = true;
-          inChannel.clear();
-          puppets = await connectPuppets();
         }
         faults.push({ kind, at, recoveredAt: Date.now() });
         nextFault += faultEveryMs;
@@ -299,11 +324,15 @@ gateways:
     stop = true;
     await load;
     await churnLoop;
+    // The run may have stopped in the middle of a phase: whoever is still in leaves now, so that
+    // the last figures count only puppets that stayed although their users left.
+    await Promise.all([...inChannel].map((i) => toggle(i, false)));
     // Let the last messages arrive, then one last sample with every puppet out.
     await sleep(15_000);
     samples.push(await sample(true));
     const consistency = await checkConsistency({ redis: admin, prefix: PREFIX, gateway: GW });
     const leftInChurn = await puppetsInChannel(watcher, CHURN);
+    const stuckNicks = await puppetNicksInChannel(watcher, CHURN);
 
     // --- figures --------------------------------------------------------------------------------
     const afterWarmup = samples.filter((s) => s.at - start >= warmupMs);
@@ -412,6 +441,12 @@ gateways:
         pass: leftInChurn === 0,
       },
       {
+        name: `churning puppets in ${CHURN} after each leave phase: max / cycles with any`,
+        value: `${Math.max(0, ...afterLeaves.map((a) => a.count ?? 0))} / ${afterLeaves.filter((a) => (a.count ?? 0) > 0).length} of ${afterLeaves.length}`,
+        target: "0",
+        pass: afterLeaves.every((a) => a.count === 0),
+      },
+      {
         name: "unhandled rejections / uncaught exceptions logged",
         value: String(unhandled),
         target: "0",
@@ -425,21 +460,22 @@ gateways:
       },
       ...messages,
     ];
-    return {
-      status: "measured",
-      figures,
-      notes: [
-        `A ${MINUTES}-minute run${MINUTES < 120 ? " (shorter than the plan's 2 h; the warm-up and fault interval were scaled down with it)" : ""}: Postern as a real process (postern run) with the IRC adapter, ngIRCd, Prosody, Redis (AOF everysec). ${RATE} msg/s round-robin over 4 conversations: alice's messages to #soak and to the IRC user wat in private, and wat's to #soak and to alice's puppet in private. ${PUPPETS} more XMPP users join ${CHURN} in the first half of every 30 s and leave it in the second. A fault every ${(faultEveryMs / 60_000).toFixed(1)} min, in turn: redis-server SIGKILL and start (${DOWN_MS / 1000} s down), ngIRCd restart (${DOWN_MS / 1000} s down; wat reconnects), Prosody restart (${DOWN_MS / 1000} s down; every XMPP user reconnects and alice rejoins #soak).`,
-        "Process figures come from Postern's /metrics (src/core/metrics.ts processGauges): RSS, /proc/self/fd entries, event-loop delay p99 over the window since the previous scrape (every 10 s), active handles and the listeners on them (sockets, servers, timers) and on `process`. FDs, handles, listeners and DBSIZE are compared between “quiet” samples, taken as each cycle's leave phase has ended with every churning puppet out of the channel, skipping those within 20 s of a fault's recovery. Listeners on emitters that are not handles (the Redis client object, the XMPP and IRC library clients) are not visible there.",
-        `Messages are numbered per conversation; lost = neither delivered nor answered with an error. Sent ${NEAR_FAULT_MS / 1000} s around a fault (from before it until after its recovery) they are counted apart. Messages are not sent from a side whose client is down (wat during the ngIRCd restart, alice during the Prosody restart).`,
-        ...faults.map(
-          (f) =>
-            `fault at ${((f.at - start) / 60_000).toFixed(1)} min: ${f.kind}, the load's clients back after ${((f.recoveredAt - f.at) / 1000).toFixed(1)} s`,
-        ),
-        ...listDefects(consistency).map((l) => `checker at the end: ${l}`),
-        `samples: ${samples.length} (${afterWarmup.length} after warm-up, ${quiet.length} quiet).`,
-      ],
-    };
+    const notes = [
+      `A ${MINUTES}-minute run${MINUTES < 120 ? " (shorter than the plan's 2 h; the warm-up and fault interval were scaled down with it)" : ""}: Postern as a real process (postern run) with the IRC adapter, ngIRCd, Prosody, Redis (AOF everysec). ${RATE} msg/s round-robin over 4 conversations: alice's messages to #soak and to the IRC user wat in private, and wat's to #soak and to alice's puppet in private. ${PUPPETS} more XMPP users join ${CHURN} in the first half of every 30 s and leave it in the second. A fault every ${(faultEveryMs / 60_000).toFixed(1)} min, in turn: redis-server SIGKILL and start (${DOWN_MS / 1000} s down), ngIRCd restart (${DOWN_MS / 1000} s down; wat reconnects), Prosody restart (${DOWN_MS / 1000} s down; every XMPP user reconnects and alice rejoins #soak).`,
+      `Process figures come from Postern's /metrics (src/core/metrics.ts processGauges): RSS, /proc/self/fd entries, event-loop delay p99 over the window since the previous scrape (every 10 s), active handles and the listeners on them (sockets, servers, timers) and on \`process\`. FDs, handles, listeners and DBSIZE are compared between “quiet” samples, taken ${SETTLE_MS / 1000} s before the end of each leave phase with every churning puppet out of the channel (and after the last leaves once the load stopped), skipping those within 20 s of a fault's recovery. Listeners on emitters that are not handles (the Redis client object, the XMPP and IRC library clients) are not visible there.`,
+      `Messages are numbered per conversation; lost = neither delivered nor answered with an error. Sent ${NEAR_FAULT_MS / 1000} s around a fault (from before it until after its recovery) they are counted apart. Messages are not sent from a side whose client is down (wat during the ngIRCd restart, alice during the Prosody restart).`,
+      ...faults.map(
+        (f) =>
+          `fault at ${((f.at - start) / 60_000).toFixed(1)} min: ${f.kind}, the load's clients back after ${((f.recoveredAt - f.at) / 1000).toFixed(1)} s`,
+      ),
+      ...listDefects(consistency).map((l) => `checker at the end: ${l}`),
+      `${CHURN} after each leave phase (minute: puppets still listed): ${afterLeaves.map((a) => `${((a.at - start) / 60_000).toFixed(1)}: ${a.count ?? "?"}`).join(", ")}`,
+      `churning puppets listed in ${CHURN} at the end: ${stuckNicks?.join(" ") || "none"}`,
+      `samples: ${samples.length} (${afterWarmup.length} after warm-up, ${quiet.length} quiet).`,
+    ];
+    if (process.env.POSTERN_SOAK_LOG)
+      await writeFile(`${process.env.POSTERN_SOAK_LOG}.notes`, notes.join("\n"));
+    return { status: "measured", figures, notes };
   } finally {
     await Promise.all([...alices, ...puppets].map((c) => c.stop().catch(() => undefined)));
     await Promise.all(watchers.map((w) => w.close().catch(() => undefined)));
@@ -481,6 +517,11 @@ function slope(points: [number, number][]): number | null {
 
 /** How many churn puppets (nicks sp<N>) the IRC server lists in `channel`; null if NAMES gets no answer. */
 async function puppetsInChannel(watcher: RawIrcClient, channel: string): Promise<number | null> {
+  return (await puppetNicksInChannel(watcher, channel))?.length ?? null;
+}
+
+/** The churn puppets (nicks sp<N>) the IRC server lists in `channel`; null if NAMES gets no answer. */
+async function puppetNicksInChannel(watcher: RawIrcClient, channel: string): Promise<string[] | null> {
   const mark = watcher.mark();
   watcher.send(`NAMES ${channel}`);
   try {
@@ -492,7 +533,7 @@ async function puppetsInChannel(watcher: RawIrcClient, channel: string): Promise
     .slice(mark)
     .filter((l) => l.command === "353")
     .flatMap((l) => (l.params[3] ?? "").split(" "));
-  return nicks.filter((n) => /^[@+%&~]*sp[0-9]+/.test(n)).length;
+  return nicks.filter((n) => /^[@+%&~]*sp[0-9]+/.test(n));
 }
 
 /** The nick alice's puppet has on IRC, as the watchers saw it join. */

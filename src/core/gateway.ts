@@ -23,6 +23,7 @@ import { logOutcome } from "./outcome.ts";
 import { PortalRooms } from "./portal-rooms.ts";
 import { handlePresence } from "./presence-handler.ts";
 import { RegistrationAudit } from "./registration-audit.ts";
+import { ResourceCheck } from "./resource-check.ts";
 import { KeyedSerialQueue, QueueFullError } from "./serial-queue.ts";
 import { UserDirectory } from "./users.ts";
 import { STALE_AFTER_MS, XmppInbox } from "./xmpp-inbox.ts";
@@ -38,6 +39,11 @@ function leasesFor(store: Store, domain: string, holder: string): Leases {
       await store.lock.release(named(name), holder);
     },
   };
+}
+
+/** Stanzas from one user to one conversation (a bare JID of ours) are handled one at a time. */
+function inboundKey(user: string, to: Jid): string {
+  return `${user}\u0000${bareJid(to)}`;
 }
 
 /** A stanza whose envelope passed the checks. */
@@ -72,6 +78,8 @@ export class Gateway {
   /** Checks open sessions against Redis each time Redis comes back (a restore may lose writes). */
   readonly audit: RegistrationAudit;
   private stopAudit: (() => void) | undefined;
+  /** Asks the resources we believe present whether they still are, each time the link comes back. */
+  readonly resourceCheck: ResourceCheck;
 
   constructor(opts: {
     config: GatewayConfig;
@@ -145,7 +153,18 @@ export class Gateway {
       log,
     });
     this.commands = new CommandRunner(this.ctx, this.users);
+    this.resourceCheck = new ResourceCheck({
+      gw: this.ctx,
+      users: this.users,
+      portals: () => this.portals,
+      serialize: (user, address, task) => {
+        const to = parseJid(address);
+        return this.inbound.run(to ? inboundKey(user, to) : `${user}\u0000${address}`, task);
+      },
+      log,
+    });
     this.link.on("stanza", (stanza) => this.onStanza(stanza));
+    this.link.on("offline", () => this.resourceCheck.linkDown());
   }
 
   get online(): boolean {
@@ -166,16 +185,26 @@ export class Gateway {
     }
     this.link.start();
     if (opts.waitOnlineMs) await this.link.waitOnline(opts.waitOnlineMs);
+    let restoreDone = false;
     const onOnline = () => {
       const restored = this.users.restore().then(
         (n) => this.ctx.log.info({ restored: n }, "sessions restored"),
         (err: unknown) => this.ctx.log.error({ err: String(err) }, "restoring sessions failed"),
       );
       void this.queueLeftOver(restored).finally(() => this.markLeftOverQueued());
+      void restored.finally(() => {
+        restoreDone = true;
+        // Resources that left while we were away are still listed: their leaves were bounced.
+        this.resourceCheck.checkAll();
+      });
     };
     // Restore once the link is up, so the presences and room messages it sends can go out.
     if (this.link.online) onOnline();
     else this.link.once("online", onOnline);
+    // Back from an outage: the server may have ended sessions without a word to us (a restart).
+    this.link.on("online", () => {
+      if (restoreDone) this.resourceCheck.checkAll();
+    });
     this.stopAudit = this.ctx.store.onReconnect(() => this.audit.checkAll());
   }
 
@@ -184,6 +213,7 @@ export class Gateway {
     this.stopping = true;
     this.stopAudit?.();
     this.audit.stop();
+    this.resourceCheck.stop();
     await this.audit.idle();
     await this.users.closeAll("The gateway is shutting down");
     await this.portals?.close();
@@ -199,12 +229,14 @@ export class Gateway {
     this.stopping = true;
     this.stopAudit?.();
     this.audit.stop();
+    this.resourceCheck.stop();
     this.abandoned = true;
     this.link.abandon();
   }
 
   private onStanza(stanza: Element): void {
     if (this.abandoned) return;
+    if (this.resourceCheck.settle(stanza)) return;
     if (this.stopping) {
       // The server counts a stanza it wrote to us as delivered: one that arrives while we shut
       // down gets an answer (R2 found these dropped in silence). Presences need none: the
@@ -239,7 +271,7 @@ export class Gateway {
   private enqueue(envelope: Envelope, entry: Promise<string | null>, after?: Promise<unknown>): void {
     let handedOver: Promise<void> | undefined;
     this.inbound
-      .run(`${envelope.user}\u0000${bareJid(envelope.to)}`, async () => {
+      .run(inboundKey(envelope.user, envelope.to), async () => {
         await after;
         handedOver = (await this.dispatch(envelope))?.handedOver;
       })

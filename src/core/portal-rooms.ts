@@ -184,21 +184,34 @@ export class PortalRooms {
     });
   }
 
-  async leave(resource: string, roomId: LegacyId): Promise<void> {
+  /** A resource leaves; `codes` are extra MUC status codes for everyone's presence (e.g. 333). */
+  async leave(resource: string, roomId: LegacyId, codes: string[] = []): Promise<void> {
     const room = this.rooms.get(roomId);
     const me = room?.byResource(resource);
     if (!room || !me) return;
     me.resources.delete(resource);
     this.gw.sendQuietly(
-      this.presenceOf(room, me.nick, resource, { unavailable: true, statuses: [MucStatus.selfPresence] }),
+      this.presenceOf(room, me.nick, resource, {
+        unavailable: true,
+        statuses: [MucStatus.selfPresence, ...codes],
+      }),
     );
     if (me.resources.size === 0) {
       room.xmpp.delete(me.nick);
       for (const r of room.allResources())
-        this.gw.sendQuietly(this.presenceOf(room, me.nick, r, { unavailable: true }));
+        this.gw.sendQuietly(this.presenceOf(room, me.nick, r, { unavailable: true, statuses: codes }));
       await this.portal.occupantsChanged?.(roomId, this.occupantList(room));
     }
     await this.save(room);
+  }
+
+  /** Every XMPP resource in a portal room, with the room and its nick there. */
+  occupancies(): { resource: string; roomId: LegacyId; nick: string }[] {
+    return [...this.rooms.values()].flatMap((room) =>
+      [...room.xmpp.values()].flatMap((o) =>
+        [...o.resources].map((resource) => ({ resource, roomId: room.id, nick: o.nick })),
+      ),
+    );
   }
 
   /** A resource is gone everywhere (offline or bouncing). */

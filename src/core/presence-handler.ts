@@ -60,8 +60,14 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
   }
   const resource = `${env.user}/${env.from.resource}`;
   if (type === "error") {
+    // A bounce: that resource is gone. Forgotten everywhere, and the session closed if it was
+    // all that kept it open (its network connection would otherwise stay for nobody).
     const user = users.existing(env.user);
-    if (user && env.from.resource) await user.forgetResource(resource);
+    if (user && env.from.resource) {
+      await user.forgetResource(resource);
+      await gw.store.online.remove(gw.domain, env.user, resource);
+      await users.releaseIfUnused(user);
+    }
     await deps.portals?.forgetResource(resource);
     return;
   }
@@ -146,10 +152,19 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
       throw new StanzaError("feature-not-implemented", "this network has no rooms");
     if (type === "unavailable") {
       const user = users.existing(env.user);
+      const present = user?.rooms.get(target.id)?.resources.has(resource) === true;
       if (user) {
-        await user.leave(resource, target.id, stanza.getChildText("status") ?? undefined);
+        if (present) await user.leave(resource, target.id, stanza.getChildText("status") ?? undefined);
         await users.releaseIfUnused(user);
       }
+      logOutcome(gw.log, {
+        direction: "to-network",
+        what: "leave",
+        user: env.user,
+        conversation: target.id,
+        result: present ? "delivered" : "ignored",
+        reason: present ? undefined : "not in the room",
+      });
       return;
     }
     if (!target.nick) throw new StanzaError("jid-malformed", "join with room@service/nick");

@@ -238,12 +238,15 @@ export class UserSession {
     room.description = joined.description;
   }
 
-  /** A resource leaves. The network side is left when no resource remains and it is not persistent. */
-  async leave(resource: string, roomId: LegacyId, status?: string): Promise<void> {
+  /**
+   * A resource leaves. The network side is left when no resource remains and it is not persistent.
+   * `codes` are extra MUC status codes for the resource's unavailable presence (e.g. 333).
+   */
+  async leave(resource: string, roomId: LegacyId, status?: string, codes: string[] = []): Promise<void> {
     const room = this.rooms.get(roomId);
     if (!room?.resources.has(resource)) return;
     room.resources.delete(resource);
-    this.sendSelfUnavailable(room, resource, [], status);
+    this.sendSelfUnavailable(room, resource, codes, status);
     if (!room.wanted) {
       this.rooms.delete(roomId);
       await this.session?.leaveRoom?.(roomId, status);

@@ -15,6 +15,8 @@ export const MucStatus = {
   selfPresence: "110",
   nickAssigned: "210",
   removedShutdown: "332",
+  /** Removed because of a technical problem (e.g. its server says the resource is gone). */
+  removedTechnical: "333",
   roomLogged: "170",
 } as const;
 

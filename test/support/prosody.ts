@@ -57,8 +57,11 @@ export interface ProsodyServer {
   dir: string;
   /** Stops Prosody and removes its folder. */
   stop(): Promise<void>;
-  /** Stops Prosody, waits `downMs`, starts it again with the same ports and data (accounts, rosters, archives). */
-  restart(options?: { downMs?: number }): Promise<void>;
+  /**
+   * Stops Prosody, waits `downMs`, starts it again with the same ports and data (accounts, rosters,
+   * archives). `kill`: SIGKILL instead of SIGTERM, so its sessions end without a word to anyone.
+   */
+  restart(options?: { downMs?: number; kill?: boolean }): Promise<void>;
   /** Creates an account (works whether or not Prosody is running). */
   createUser(username: string, password: string): Promise<void>;
   /** Prosody's stdout/stderr and the tail of its log file, for diagnostics. */
@@ -113,8 +116,8 @@ export async function startProsody(options: ProsodyOptions): Promise<ProsodyServ
         await proc?.stop();
         await removeDir(dir);
       },
-      async restart({ downMs = 0 } = {}) {
-        await proc?.stop();
+      async restart({ downMs = 0, kill = false } = {}) {
+        await (kill ? proc?.kill() : proc?.stop());
         if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
         await start(c2sPort, componentPort);
       },
