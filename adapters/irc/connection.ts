@@ -75,8 +75,8 @@ export interface ConnectionEvents<Tag> {
   /** The socket is gone, not by our `close` (the connection is already waiting to reconnect). */
   lost(loss: ConnectionLoss<Tag>): void;
   /**
-   * Nothing more will be done with `tag`'s message: the server has read every line of it (see
-   * unconfirmed.ts), or our `close` ended the connection (what did not go out was told).
+   * Nothing more will be done with `tag`'s message: the server answered a PING written after it
+   * (unconfirmed.ts), or our `close` ended the connection (what did not go out was told).
    */
   settled(tag: Tag): void;
 }
@@ -101,19 +101,12 @@ const REGISTRATION_TIMEOUT_MS = 30_000;
 const CLOSE_DRAIN_MS = 2_000;
 /** A connection that stayed up this long resets the backoff. */
 const STABLE_AFTER_MS = 60_000;
-/**
- * After writing a user's message, PING a server that said nothing for this long: its answer
- * confirms the message was read, so a link lost later does not send it again (R8). Short enough
- * to keep duplicates after a server crash rare, long enough to add little to the line rate.
- */
-export const CONFIRM_AFTER_MS = 5_000;
 
 export class IrcConnection<Tag> {
   private readonly client: IrcClient;
   private readonly queue: RateLimitedQueue<OutLine<Tag>>;
   /** Message lines written since bytes last arrived from the server (R8). */
   private readonly unconfirmed: UnconfirmedLines<Tag>;
-  private confirmTimer: NodeJS.Timeout | undefined;
   private phase: Phase = "idle";
   private attempt = 0;
   private everRegistered = false;
@@ -128,7 +121,10 @@ export class IrcConnection<Tag> {
 
   constructor(private readonly options: ConnectionOptions<Tag>) {
     this.client = new irc.Client();
-    this.unconfirmed = new UnconfirmedLines<Tag>(undefined, (tag) => options.events.settled(tag));
+    this.unconfirmed = new UnconfirmedLines<Tag>(
+      (token) => this.client.raw(`PING :${token}`),
+      (tag) => options.events.settled(tag),
+    );
     const { flood } = options.settings;
     this.queue = new RateLimitedQueue<OutLine<Tag>>(
       new TokenBucket({ capacity: flood.burst, refillEveryMs: flood.refillMs }),
@@ -136,7 +132,6 @@ export class IrcConnection<Tag> {
         this.client.raw(line);
         if (tag === undefined) return;
         this.unconfirmed.written(tag, line, last);
-        this.armConfirmation();
       },
       { maxQueued: flood.maxQueued, pacer: options.network },
     );
@@ -249,7 +244,7 @@ export class IrcConnection<Tag> {
     // A close sends nothing again: what was written is settled once the QUIT is answered (or the
     // socket closes), what never went out now (its user was just told).
     const settleAll = () => {
-      this.unconfirmed.heard();
+      this.unconfirmed.closed();
       for (const tag of new Set(disposed.flatMap(({ tag }) => (tag === undefined ? [] : [tag]))))
         this.options.events.settled(tag);
     };
@@ -270,25 +265,6 @@ export class IrcConnection<Tag> {
     await closed;
     clearTimeout(bound);
     settleAll();
-  }
-
-  /**
-   * Asks a server that stays silent after our message lines to confirm them: its PONG confirms
-   * everything written before it (unconfirmed.ts). Without this a quiet channel confirms nothing
-   * until the next keepalive, and a server that dies after reading would get all of that time's
-   * messages twice after the reconnect. At most one PING per {@link CONFIRM_AFTER_MS}, straight to the
-   * socket like irc-framework's own, and only once the flood queue is empty: the last line's
-   * confirmation covers those before it.
-   */
-  private armConfirmation(): void {
-    if (this.confirmTimer !== undefined) return;
-    this.confirmTimer = setTimeout(() => {
-      this.confirmTimer = undefined;
-      if (this.phase !== "registered" || this.unconfirmed.size === 0) return;
-      if (this.queue.size > 0) return; // the lines still queued arm it again when written
-      this.client.raw("PING :postern-confirm");
-    }, CONFIRM_AFTER_MS);
-    this.confirmTimer.unref();
   }
 
   private async connectThroughGate(): Promise<void> {
@@ -315,7 +291,6 @@ export class IrcConnection<Tag> {
       encodingFallback: serverSettings.encodingFallback,
       onRefusedLine: (reason) =>
         this.options.log.error({ server: this.options.server, reason }, "refused IRC line"),
-      onHeard: () => this.unconfirmed.heard(),
       keepaliveMs: this.options.settings.keepaliveMs,
       deadAfterMs: this.options.settings.deadAfterMs,
     };
@@ -381,6 +356,9 @@ export class IrcConnection<Tag> {
         break;
       case "465": // ERR_YOUREBANNEDCREEP
         this.bannedByNumeric = true;
+        break;
+      case "PONG":
+        if (this.unconfirmed.pong(message.params)) return;
         break;
     }
     this.options.events.line(message);

@@ -29,12 +29,6 @@ export interface TransportSettings {
   encodingFallback: string;
   /** Called with each refused outgoing line's reason (never the line: it may hold a secret). */
   onRefusedLine?: (reason: string) => void;
-  /**
-   * Called when bytes arrive from the server, before their lines are handled: everything written
-   * before this was read by the server (TCP is ordered), while what the lines' handlers write
-   * is not confirmed by them (unconfirmed.ts).
-   */
-  onHeard?: () => void;
   /** PING the server after this long without a byte from it (default {@link KEEPALIVE_MS}). */
   keepaliveMs?: number;
   /** Drop the socket after this long without a byte from the server (default {@link DEAD_AFTER_MS}). */
@@ -212,7 +206,6 @@ export class PosternTransport extends EventEmitter implements IrcTransport {
   private receive(chunk: Buffer): void {
     this.lastHeardAt = Date.now();
     this.pinged = false;
-    this.settings.onHeard?.();
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     let start = 0;
     for (;;) {

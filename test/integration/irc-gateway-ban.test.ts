@@ -166,6 +166,10 @@ describe("an IRC server bans one user's puppet (R6)", () => {
       (l) => l.nick === "dave" && l.command === "PRIVMSG" && l.params[1] === "before",
       "dave's message before the ban",
     );
+    // Postern counts "before" as read once the server answers the PING it wrote after it; a PING
+    // of the server's own, answered after that, shows Postern has the answer.
+    ircd.client("dave")?.send("PING :probe");
+    await ircd.waitForLine((l) => l.command === "PONG" && l.params.includes("probe"), "dave's PONG :probe");
 
     const mark = dave.mark();
     ircd.client("dave")?.close(KLINE);

@@ -8,7 +8,6 @@
  */
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { CONFIRM_AFTER_MS } from "../../adapters/irc/connection.ts";
 import { ircAdapter } from "../../adapters/irc/index.ts";
 import type { Adapter, MessageEvent, Session } from "../../src/adapter/index.ts";
 import {
@@ -79,7 +78,7 @@ function ownCopies(h: HarnessSession): string[] {
 describe("R8: messages a lost IRC link may have swallowed", () => {
   it("sends again, in order, what was written after the server last spoke and what still waited in the flood queue", async () => {
     // One line per second after the first: "b" and "c" wait in the flood queue when the link
-    // drops, at once, long before the confirmation PING would go out (CONFIRM_AFTER_MS).
+    // drops, at once, maybe before the answer to the PING written after "a" is back.
     const t = await setup({ flood: { burst: 1, refillMs: 1_000 } });
     for (const text of ["a", "b", "c"]) await t.say(text);
     await t.server.waitForLine(privmsg("a"), "PRIVMSG bob :a");
@@ -87,22 +86,26 @@ describe("R8: messages a lost IRC link may have swallowed", () => {
     t.server.client("alice")?.drop();
     await t.server.waitForConnection(2);
     await t.server.waitForLine(privmsg("c"), "PRIVMSG bob :c after the reconnect", { timeoutMs: 15_000 });
-    // "a" was read, but nothing the server sent after it says so: it comes twice (the plan's
-    // one duplicate); "b" and "c" had not left.
-    expect(t.said(), "what the server got, in order").toEqual(["a", "a", "b", "c"]);
+    // "a" was read; unless the answer to the PING after it came back before the drop, nothing
+    // says so and it comes twice (the plan's one duplicate); "b" and "c" had not left.
+    const said = t.said();
+    expect(
+      said.filter((text, i) => said.indexOf(text) === i),
+      "what the server got, in order",
+    ).toEqual(["a", "b", "c"]);
+    expect(["a,b,c", "a,a,b,c"], "at most one duplicate").toContain(said.join(","));
     expect(ownCopies(t.h), "the user's own copies, each once").toEqual(["a", "b", "c"]);
     const notices = t.h.events.slice(since).filter((e) => e.type === "notice");
     expect(notices, "notices about lines not sent").toEqual([]);
   });
 
-  it("does not send again what the server confirmed with its PONG to the confirmation PING", async () => {
+  it("does not send again what the server confirmed with its PONG to the PING after the message", async () => {
     const t = await setup({});
     await t.say("confirmed");
     await t.server.waitForLine(privmsg("confirmed"), "PRIVMSG bob :confirmed");
     await t.server.waitForLine(
-      (l) => l.command === "PING" && l.params[0] === "postern-confirm",
-      "the confirmation PING after the message",
-      { timeoutMs: CONFIRM_AFTER_MS + 10_000 },
+      (l) => l.command === "PING" && l.params[0]?.startsWith("postern-confirm-") === true,
+      "the PING written after the message",
     );
     // The server answered that PING; its own PING, answered after it, shows the answer was read.
     const mark = t.server.received.length;

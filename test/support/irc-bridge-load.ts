@@ -67,6 +67,8 @@ export interface ConversationFigures {
    * IRC keeps no history to fetch it again). Counted apart from `lost`.
    */
   lostInFlightAtKill: number;
+  /** Of those, sent after the kill (no process was there to take them). */
+  lostInFlightAfterKill: number;
   /** Extra copies beyond the first, as received. */
   rawDuplicates: number;
   /** Extra copies that carry a stanza id not seen before (what a client deduping by id still shows). */
@@ -272,6 +274,7 @@ gateways:
       let lost = 0;
       let lostWhilePuppetAway = 0;
       let lostInFlightAtKill = 0;
+      let lostInFlightAfterKill = 0;
       const lostSeqs: number[] = [];
       for (const s of conv.sent) {
         const delivered = seen.has(s.seq);
@@ -282,6 +285,7 @@ gateways:
           if (conv.direction === "irc→xmpp" && puppetAway(conv.channel, s.ircMark)) lostWhilePuppetAway++;
           else if (killTimes.some((k) => Math.abs(s.at - k) <= IN_FLIGHT_WINDOW_MS)) {
             lostInFlightAtKill++;
+            if (killTimes.some((k) => s.at >= k && s.at - k <= IN_FLIGHT_WINDOW_MS)) lostInFlightAfterKill++;
           } else {
             lost++;
             lostSeqs.push(s.seq);
@@ -299,6 +303,7 @@ gateways:
         lost,
         lostWhilePuppetAway,
         lostInFlightAtKill,
+        lostInFlightAfterKill,
         rawDuplicates: copies.length - seen.size,
         duplicatesAfterIdDedupe: conv.direction === "irc→xmpp" ? extraIds : copies.length - seen.size,
         inversions,
