@@ -14,6 +14,7 @@ import type { Envelope } from "./gateway.ts";
 import type { HandlerDeps } from "./handler-deps.ts";
 import { logOutcome } from "./outcome.ts";
 import { composeOutgoing } from "./outgoing.ts";
+import { forgetBouncedResource } from "./presence-handler.ts";
 
 const CHAT_STATES = ["active", "composing", "paused", "inactive", "gone"] as const;
 
@@ -28,9 +29,7 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<M
   const type = stanza.attrs.type ?? "normal";
   if (type === "error") {
     // A bounce from the user's server: that resource is gone. Never answered (loop guard).
-    const user = users.existing(env.user);
-    if (user && env.from.resource) await user.forgetResource(`${env.user}/${env.from.resource}`);
-    if (env.from.resource) await deps.portals?.forgetResource(`${env.user}/${env.from.resource}`);
+    await forgetBouncedResource(env, deps);
     logOutcome(gw.log, {
       direction: "to-network",
       what: "message-error",

@@ -60,15 +60,7 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
   }
   const resource = `${env.user}/${env.from.resource}`;
   if (type === "error") {
-    // A bounce: that resource is gone. Forgotten everywhere, and the session closed if it was
-    // all that kept it open (its network connection would otherwise stay for nobody).
-    const user = users.existing(env.user);
-    if (user && env.from.resource) {
-      await user.forgetResource(resource);
-      await gw.store.online.remove(gw.domain, env.user, resource);
-      await users.releaseIfUnused(user);
-    }
-    await deps.portals?.forgetResource(resource);
+    await forgetBouncedResource(env, deps);
     return;
   }
   const target = gw.addressing.target(env.to);
@@ -210,4 +202,22 @@ export async function handlePresence(env: Envelope, deps: HandlerDeps): Promise<
   if (type === "probe") {
     gw.sendQuietly(xml("presence", { from: stanza.attrs.to, to, type: "unavailable" }));
   }
+}
+
+/**
+ * A bounce (an error presence or message from one of the user's resources): that resource is
+ * gone. Forgotten everywhere, and the session closed if it was all that kept it open (its network
+ * connection would otherwise stay for nobody).
+ */
+export async function forgetBouncedResource(env: Envelope, deps: HandlerDeps): Promise<void> {
+  if (!env.from.resource) return;
+  const { gw, users } = deps;
+  const resource = `${env.user}/${env.from.resource}`;
+  const user = users.existing(env.user);
+  if (user) {
+    await user.forgetResource(resource);
+    await gw.store.online.remove(gw.domain, env.user, resource);
+    await users.releaseIfUnused(user);
+  }
+  await deps.portals?.forgetResource(resource);
 }

@@ -127,4 +127,27 @@ describe("resources that vanished while the XMPP server was down", () => {
     await watch.waitFor(leaves("erin", "#bounce"), "erin's puppet leaving #bounce", { since: w });
     await waitUntil(async () => !(await isOnline(watch, "erin")), "erin's puppet gone from IRC", 30_000);
   }, 60_000);
+
+  it("treats a message bounce from the resource as gone too", async () => {
+    const watch = await h.irc("watchmsgbounce");
+    await watch.join("#mbounce");
+    const frank = await h.login("frank", "phone");
+    await frank.sendPresence({ to: IRC_GATEWAY });
+    await joinRoom(frank, "#mbounce", "frank");
+    const w = watch.mark();
+    // What the user's server sends back when a room message cannot be delivered to that resource.
+    await frank.send(
+      xml(
+        "message",
+        { to: `${roomJid("#mbounce")}/watchmsgbounce`, type: "error", id: "gone" },
+        xml(
+          "error",
+          { type: "cancel" },
+          xml("service-unavailable", { xmlns: "urn:ietf:params:xml:ns:xmpp-stanzas" }),
+        ),
+      ),
+    );
+    await watch.waitFor(leaves("frank", "#mbounce"), "frank's puppet leaving #mbounce", { since: w });
+    await waitUntil(async () => !(await isOnline(watch, "frank")), "frank's puppet gone from IRC", 30_000);
+  }, 60_000);
 });
