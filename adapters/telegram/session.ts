@@ -132,8 +132,9 @@ export class TelegramSession implements Session {
   // ------------------------------------------------------------------ sending
 
   async sendMessage(message: OutgoingMessage): Promise<SendReceipt> {
-    // From here the message waits its turn at most sendExpiryMs, then its sender is told.
-    const deadline = Date.now() + this.sendExpiryMs;
+    // From its arrival at the gateway the message waits its turn at most sendExpiryMs, then its
+    // sender is told.
+    const deadline = (message.receivedAt ?? Date.now()) + this.sendExpiryMs;
     const text = message.kind === "action" ? actionText(message.text) : message.text;
     const attachment = message.attachments?.find((a) => a.url !== undefined || a.data !== undefined);
     if (!attachment) checkText(text);

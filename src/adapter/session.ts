@@ -21,6 +21,8 @@ export interface OutgoingMessage {
   clientId: string;
   replyTo?: LegacyId;
   attachments?: Attachment[];
+  /** When the gateway took the stanza from the XMPP server (ms since the epoch): an expiry counts from here. */
+  receivedAt?: number;
 }
 
 export interface SendReceipt {

@@ -54,6 +54,8 @@ export interface Envelope {
   to: Jid;
   /** Bare JID of the sender. */
   user: string;
+  /** When the stanza came from the XMPP server (ms since the epoch; for a left-over one, the first time). */
+  receivedAt: number;
 }
 
 export class Gateway {
@@ -318,7 +320,7 @@ export class Gateway {
         this.inbox.done(Promise.resolve(entry));
         continue;
       }
-      this.enqueue(envelope, Promise.resolve(entry), restored);
+      this.enqueue({ ...envelope, receivedAt: Date.now() - ageMs }, Promise.resolve(entry), restored);
     }
     if (left.length > 0)
       this.ctx.log.info({ stanzas: left.length }, "stanzas left by an earlier process handled again");
@@ -361,7 +363,7 @@ export class Gateway {
       });
       return null;
     }
-    return { stanza, kind, from, to, user: bareJid(from) };
+    return { stanza, kind, from, to, user: bareJid(from), receivedAt: Date.now() };
   }
 
   /** Handles one stanza; for a message, says what the adapter still holds of it. */

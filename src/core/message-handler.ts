@@ -196,7 +196,9 @@ export async function handleMessage(env: Envelope, deps: HandlerDeps): Promise<M
   }
   const content = await composeOutgoing(stanza, body, caps, legacyIdOf);
   const clientId = content.clientId;
-  const receipt = await callAdapter(() => session.sendMessage({ conversation, ...content }));
+  const receipt = await callAdapter(() =>
+    session.sendMessage({ conversation, ...content, receivedAt: env.receivedAt }),
+  );
   if (receipt.id && clientId) {
     // The message is out: a failure to remember its id (Redis away) must not tell the sender it
     // failed, or they would send it again. Only later corrections of it will not find it.

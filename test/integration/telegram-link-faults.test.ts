@@ -34,8 +34,8 @@ const ADA = 41_001;
 const GRACE = 41_002;
 const POLL_S = Number(process.env.POSTERN_R8_TG_POLL_S ?? 1);
 const TIMEOUT_MS = Number(process.env.POSTERN_R8_TG_TIMEOUT_MS ?? 1_500);
-/** Long enough for a send to time out once and be retried; short enough to wait for in a test. */
-const EXPIRY_MS = TIMEOUT_MS + 3_000;
+/** Counted from arrival at the gateway: long enough for the messages queued behind a send that times out once and is retried (and for the pacing), short enough to wait for in a test. */
+const EXPIRY_MS = 2 * TIMEOUT_MS + 6_000;
 /** node-telegram-bot-api gives a long poll its seconds plus 10 s before it gives up. */
 const POLL_HTTP_TIMEOUT_MS = POLL_S * 1000 + 10_000;
 /** Bound on each wait below: the timeout that must fire, then a retry with backoff, then slack. */
