@@ -38,7 +38,7 @@ import { MucStatus } from "../xmpp/muc.ts";
 import { NS } from "../xmpp/namespaces.ts";
 import type { GatewayContext } from "./gateway-context.ts";
 import type { PortalRooms } from "./portal-rooms.ts";
-import type { UserDirectory } from "./users.ts";
+import { forEachConcurrently, type UserDirectory } from "./users.ts";
 
 /** Error conditions with which a server says "no such session here". */
 const GONE_CONDITIONS = new Set([
@@ -143,14 +143,9 @@ export class ResourceCheck {
     // One request per full JID, whatever number of rooms it is in.
     const targets = this.believedPresent();
     const tally: Record<Verdict, number> = { gone: 0, present: 0, "no answer": 0 };
-    const queue = [...targets];
-    const worker = async () => {
-      for (let next = queue.shift(); next && !this.stopped; next = queue.shift()) {
-        const [resource, askAs] = next;
-        tally[await this.ask(askAs, resource)] += 1;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, worker));
+    await forEachConcurrently([...targets], CONCURRENCY, async ([resource, askAs]) => {
+      if (!this.stopped) tally[await this.ask(askAs, resource)] += 1;
+    });
     this.opts.log.info({ checked: targets.size, ...tally }, "room and gateway resources checked");
   }
 
